@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+CLI := $(BIN)/newsletter-service
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: install run test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: set up, migrate the SQLite database, add demo newsletters, serve with a worker.
+run: install
+	@export FLASK_DEBUG=1; \
+	$(CLI) db upgrade && $(CLI) newsletters seed-demo && \
+	{ $(CLI) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
+	  echo "Open http://$(HOST):$(PORT)/ ; emails appear at http://$(HOST):$(PORT)/dev/mailbox/"; \
+	  $(CLI) run --host $(HOST) --port $(PORT); }
+
+## test: set up and run the test-suite.
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check newsletter_service tests migrations
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache

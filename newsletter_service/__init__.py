@@ -1,0 +1,45 @@
+"""newsletter-service: self-hosted newsletter signups with double opt-in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app: config, database, mailer, extensions, blueprints, CLI."""
+    app = Flask(__name__, template_folder=str(PROJECT_ROOT / "templates"),
+                instance_relative_config=True)
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
+
+    from . import config, db, mailers
+
+    config.load_config(app, test_config)
+    db.init_app(app)
+    app.extensions["mailer"] = mailers.create_mailer(app.config["MAILER"],
+                                                     instance_path=app.instance_path)
+
+    from flask_wtf.csrf import CSRFProtect
+
+    from .web import answers, public
+
+    csrf = CSRFProtect(app)
+    answers.init_app(app)
+    app.register_blueprint(public.bp)
+    # Readers post these from publishers' pages and mail clients: no session, no token.
+    csrf.exempt(public.subscribe)
+    csrf.exempt(public.unsubscribe)
+    if app.debug or app.testing:
+        from .web import devmail
+
+        app.register_blueprint(devmail.bp)
+
+    from . import cli
+
+    cli.init_app(app)
+    return app

@@ -1,0 +1,63 @@
+"""Configuration: embedded defaults, then ``NEWSLETTER_*`` environment variables, then tests."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    "DATABASE_URL": None,  # None: a SQLite file in the instance folder
+    "MAILER": "devmail://",
+    "BASE_URL": None,  # None: the request's host
+    "MAIL_FROM": "newsletter@localhost.localdomain",
+    "MAIL_REPLY_TO": None,
+    "CHECK_DELIVERABILITY": False,  # DNS lookups of the address's domain
+    # Double opt-in
+    "CONFIRM_MAX_AGE": 7 * 24 * 3600,  # seconds a confirm link stays valid
+    "ONE_CLICK_CONFIRM_DELAY": 300,  # seconds after sending before a GET may confirm
+    "CONFIRM_RESEND_COOLDOWN": 300,  # seconds between two confirmation emails to one subscription
+    "CONFIRM_MAX_PER_DAY": 5,  # confirmation emails to one address per 24 hours, all newsletters
+    "PURGE_PENDING_AFTER_DAYS": 30,
+    # Outbox worker
+    "WORKER_BATCH_SIZE": 100,
+    "WORKER_MAX_ATTEMPTS": 8,
+    "WORKER_BACKOFF_SECONDS": 30,  # first retry; doubles each attempt
+    "WORKER_LEASE_SECONDS": 300,  # a claimed message returns to the queue after this
+    "WORKER_POLL_SECONDS": 2.0,
+    # Web
+    "MAX_CONTENT_LENGTH": 64 * 1024,
+    "MAX_FORM_MEMORY_SIZE": 64 * 1024,
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_ENABLED": True,
+}
+
+
+def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Fill ``app.config`` from defaults, the environment and the test mapping."""
+    app.config.from_mapping(DEFAULTS)
+    app.config.from_prefixed_env("NEWSLETTER")
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    if not app.config["DATABASE_URL"]:
+        app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'newsletter.sqlite3'}"
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _secret_key(app)
+
+
+def _secret_key(app: Flask) -> str:
+    """Return the instance folder's generated key; outside debug a key must be configured."""
+    if not (app.debug or app.testing):
+        raise RuntimeError(
+            "NEWSLETTER_SECRET_KEY is not set. Generate one with "
+            "`python -c 'import secrets; print(secrets.token_hex())'` and export it."
+        )
+    key_file = Path(app.instance_path) / "secret_key"
+    if not key_file.exists():
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()

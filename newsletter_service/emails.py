@@ -1,0 +1,68 @@
+"""Build the service's emails from ``templates/email/*``, overridable per newsletter.
+
+Emails are rendered when they are queued; the worker only sends bytes. Headers go
+through the standard library's ``email`` package, which refuses CR/LF in any header,
+so nothing a reader types can add a header.
+"""
+
+from __future__ import annotations
+
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+from typing import Any
+
+from flask import current_app
+
+from .models import Newsletter, utcnow
+
+
+def confirmation_email(newsletter: Newsletter, to: str, confirm_url: str,
+                       newsletters: list[Newsletter] | None = None) -> EmailMessage:
+    """Return the double opt-in email; it repeats nothing the reader typed but the address."""
+    return _build(
+        "confirm", newsletter, to,
+        confirm_url=confirm_url,
+        newsletters=newsletters or [newsletter],
+        custom_subject=newsletter.confirmation_subject,
+        custom_text=newsletter.confirmation_text,
+    )
+
+
+def welcome_email(newsletter: Newsletter, to: str, unsubscribe_url: str) -> EmailMessage:
+    """Return the email sent once a subscription is confirmed, with one-click unsubscribe."""
+    message = _build("welcome", newsletter, to, unsubscribe_url=unsubscribe_url)
+    message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
+    message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    return message
+
+
+def _build(kind: str, newsletter: Newsletter, to: str, **context: Any) -> EmailMessage:
+    context["newsletter"] = newsletter
+    subject = _render(kind, newsletter, "subject.txt", context).strip()
+    custom_subject = context.get("custom_subject")
+    message = EmailMessage()
+    message["Subject"] = custom_subject or " ".join(subject.split())
+    message["From"] = _sender(newsletter)
+    message["To"] = Address(addr_spec=to)
+    reply_to = newsletter.reply_to or current_app.config.get("MAIL_REPLY_TO")
+    if reply_to:
+        message["Reply-To"] = Address(addr_spec=reply_to)
+    message["Date"] = format_datetime(utcnow())
+    message["Message-ID"] = make_msgid(domain=_sender(newsletter).domain or "localhost")
+    message.set_content(_render(kind, newsletter, "txt", context))
+    message.add_alternative(_render(kind, newsletter, "html", context), subtype="html")
+    return message
+
+
+def _sender(newsletter: Newsletter) -> Address:
+    return Address(display_name=newsletter.name, addr_spec=current_app.config["MAIL_FROM"])
+
+
+def _render(kind: str, newsletter: Newsletter, suffix: str, context: dict[str, Any]) -> str:
+    # templates/email/<slug>/<kind>.<suffix> overrides templates/email/<kind>.<suffix>.
+    separator = "_" if suffix == "subject.txt" else "."
+    names = [f"email/{newsletter.slug}/{kind}{separator}{suffix}",
+             f"email/{kind}{separator}{suffix}"]
+    template = current_app.jinja_env.select_template(names)
+    return template.render(**context)

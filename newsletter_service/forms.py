@@ -1,0 +1,80 @@
+"""Flask-WTF forms: they check the shape of input; the use cases decide the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import current_app
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, Field, StringField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
+
+from .addresses import MAX_ADDRESS_LENGTH, InvalidAddress, normalize_address
+from .models import FieldMode, Newsletter
+
+MAX_NAME_LENGTH = 200
+
+
+class NormalizedEmail:
+    """Validate an address with email-validator and keep its normalized form."""
+
+    def __call__(self, form: FlaskForm, field: Field) -> None:
+        try:
+            address = normalize_address(
+                field.data or "",
+                check_deliverability=current_app.config["CHECK_DELIVERABILITY"],
+            )
+        except InvalidAddress as error:
+            raise ValidationError(str(error)) from None
+        form.address = address  # the value the use case stores
+
+
+class PublicForm(FlaskForm):
+    """A form posted from readers' browsers on any site: no CSRF token.
+
+    Publishers embed it on their own domains and a cross-site POST carries no
+    session, so a token cannot be checked. It changes nothing a visitor could
+    abuse by forgery: signups stay pending until confirmed by email.
+    """
+
+    class Meta:
+        csrf = False
+
+
+def signup_form_class(newsletter: Newsletter) -> type[PublicForm]:
+    """Return the form class for a newsletter's fields and required flags."""
+    fields: dict[str, Any] = {
+        "email": EmailField(
+            "Email address",
+            validators=[InputRequired("Enter your email address."),
+                        Length(max=MAX_ADDRESS_LENGTH,
+                               message=f"An email address has at most {MAX_ADDRESS_LENGTH} "
+                               "characters."),
+                        NormalizedEmail()],
+            render_kw={"autocomplete": "email", "maxlength": MAX_ADDRESS_LENGTH,
+                       "inputmode": "email", "spellcheck": "false"},
+        ),
+    }
+    if newsletter.name_field is not FieldMode.hidden:
+        required = newsletter.name_field is FieldMode.required
+        fields["name"] = StringField(
+            "Name",
+            validators=[DataRequired("Enter your name.") if required else Optional(),
+                        Length(max=MAX_NAME_LENGTH,
+                               message=f"A name has at most {MAX_NAME_LENGTH} characters.")],
+            filters=[_strip_controls],
+            render_kw={"autocomplete": "name", "maxlength": MAX_NAME_LENGTH},
+        )
+    if newsletter.consent_text:
+        fields["consent"] = BooleanField(
+            newsletter.consent_text,
+            validators=[DataRequired("Tick the box to give your consent.")],
+        )
+    return type(f"SignupForm_{newsletter.slug}", (PublicForm,), fields)
+
+
+def _strip_controls(value: str | None) -> str | None:
+    # Names land in CSV exports and admin pages: no line breaks or control characters.
+    if value is None:
+        return None
+    return " ".join("".join(ch if ch.isprintable() else " " for ch in value).split()) or None

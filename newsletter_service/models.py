@@ -1,0 +1,223 @@
+"""The data model: newsletters, subscribers, subscriptions, consent events and the outbox."""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    DateTime,
+    Enum,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base
+
+
+def utcnow() -> datetime:
+    """Return the current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime; use an aware UTC datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FieldMode(enum.StrEnum):
+    """Whether a signup form asks for a field, and whether it must be filled."""
+
+    hidden = "hidden"
+    optional = "optional"
+    required = "required"
+
+
+class SubscriptionStatus(enum.StrEnum):
+    """The life of a subscription: pending until confirmed, then maybe unsubscribed."""
+
+    pending = "pending"
+    confirmed = "confirmed"
+    unsubscribed = "unsubscribed"
+
+
+class ConsentEventKind(enum.StrEnum):
+    """What a reader did, kept as proof of consent."""
+
+    subscribed = "subscribed"
+    confirmation_resent = "confirmation_resent"
+    confirmed = "confirmed"
+    unsubscribed = "unsubscribed"
+
+
+class OutboxStatus(enum.StrEnum):
+    """Delivery state of a queued email."""
+
+    pending = "pending"
+    sent = "sent"
+    failed = "failed"
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    # Stored as plain strings with a CHECK constraint: portable, and readable in SQL.
+    return Enum(cls, name=name, native_enum=False, length=20, validate_strings=True,
+                values_callable=lambda members: [m.value for m in members])
+
+
+class Newsletter(Base):
+    """A newsletter readers can sign up for, with its form's settings."""
+
+    __tablename__ = "newsletters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    name_field: Mapped[FieldMode] = mapped_column(_enum(FieldMode, "field_mode"),
+                                                  default=FieldMode.hidden)
+    consent_text: Mapped[str | None] = mapped_column(Text)  # set: a required consent checkbox
+    consent_version: Mapped[int] = mapped_column(default=1)
+    success_title: Mapped[str] = mapped_column(String(200), default="Successfully subscribed")
+    success_message: Mapped[str] = mapped_column(
+        Text,
+        default="Thank you for signing up for this newsletter. "
+        "We've sent you a confirmation email.",
+    )
+    confirmation_subject: Mapped[str | None] = mapped_column(String(200))
+    confirmation_text: Mapped[str | None] = mapped_column(Text)
+    send_welcome: Mapped[bool] = mapped_column(default=True)
+    one_click_confirm: Mapped[bool] = mapped_column(default=False)
+    allowed_origins: Mapped[str] = mapped_column(Text, default="")  # one origin a line
+    return_url: Mapped[str | None] = mapped_column(String(2048))
+    reply_to: Mapped[str | None] = mapped_column(String(254))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    is_public: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="newsletter")
+
+    @property
+    def asks_name(self) -> bool:
+        return self.name_field is not FieldMode.hidden
+
+    @property
+    def origins(self) -> list[str]:
+        return [line.strip() for line in self.allowed_origins.splitlines() if line.strip()]
+
+
+class Subscriber(Base):
+    """One reader, identified by the normalized address."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))  # as normalized, where mail is sent
+    # Lower-cased normalized address: Alice@Example.COM and alice@example.com are one reader.
+    email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="subscriber")
+
+
+class Subscription(Base):
+    """A subscriber's standing with one newsletter."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (
+        UniqueConstraint("subscriber_id", "newsletter_id"),
+        Index("ix_subscriptions_newsletter_status", "newsletter_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    newsletter_id: Mapped[int] = mapped_column(ForeignKey("newsletters.id", ondelete="CASCADE"))
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        _enum(SubscriptionStatus, "subscription_status"), default=SubscriptionStatus.pending
+    )
+    name: Mapped[str | None] = mapped_column(String(200))
+    source: Mapped[str | None] = mapped_column(String(2048))  # the page the form was on
+    consent_given: Mapped[bool] = mapped_column(default=False)
+    consent_version: Mapped[int | None] = mapped_column()
+    # Bumped when a link must stop working (unsubscribe, re-signup): tokens carry it.
+    token_version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    newsletter: Mapped[Newsletter] = relationship(back_populates="subscriptions")
+    events: Mapped[list[ConsentEvent]] = relationship(
+        back_populates="subscription", order_by="ConsentEvent.id"
+    )
+
+
+class ConsentEvent(Base):
+    """Proof of consent: who did what, when, from where, having been shown which text."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[ConsentEventKind] = mapped_column(_enum(ConsentEventKind, "consent_event_kind"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    source: Mapped[str | None] = mapped_column(String(2048))
+    consent_text: Mapped[str | None] = mapped_column(Text)
+    consent_version: Mapped[int | None] = mapped_column()
+
+    subscription: Mapped[Subscription] = relationship(back_populates="events")
+
+
+class OutboxMessage(Base):
+    """An email written in the same transaction as the change that caused it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_subscriber_created", "subscriber_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # confirm, welcome, ...
+    subscriber_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="SET NULL")
+    )
+    subscription_id: Mapped[int | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="SET NULL")
+    )
+    recipient: Mapped[str] = mapped_column(String(254))
+    message: Mapped[bytes] = mapped_column(LargeBinary)  # the rendered RFC 5322 message
+    status: Mapped[OutboxStatus] = mapped_column(
+        _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.pending
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,56 @@
+"""How the web layer answers: HTML for browsers, JSON for scripts, errors for both."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+ERROR_MESSAGES = {
+    400: "The request could not be understood.",
+    404: "There is nothing here.",
+    405: "This address does not take that kind of request.",
+    413: "The request is too large.",
+    415: "Send the form as form data or as JSON.",
+    429: "Too many requests. Please wait a moment and try again.",
+    500: "Something went wrong on our side. Please try again later.",
+    503: "The service is busy or being repaired. Please try again in a moment.",
+}
+
+
+def wants_json() -> bool:
+    """Tell whether the client sent JSON or prefers a JSON answer."""
+    if request.is_json:
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > \
+        request.accept_mimetypes["text/html"]
+
+
+def error_response(status: int, message: str | None = None, **extra: Any) -> Response:
+    """Answer an error as JSON or as a friendly page, with ``status``."""
+    message = message or ERROR_MESSAGES.get(status, "The request failed.")
+    if wants_json():
+        response = jsonify(ok=False, error=message, **extra)
+    else:
+        response = Response(render_template("error.html", status=status, message=message))
+    response.status_code = status
+    return response
+
+
+def _handle_http_error(error: HTTPException) -> Response:
+    status = error.code or 500
+    message = None
+    if isinstance(error, CSRFError):
+        message = "The form has expired. Reload the page and try again."
+    elif status != 500 and error.description and error.description != type(error).description:
+        message = error.description
+    return error_response(status, message)
+
+
+def init_app(app: Flask) -> None:
+    """Answer every HTTP error, and every unexpected one, without a traceback."""
+    app.register_error_handler(HTTPException, _handle_http_error)
+    app.register_error_handler(InternalServerError, _handle_http_error)

@@ -1,0 +1,59 @@
+"""The outbox worker loop: deliver due emails until stopped."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from types import FrameType
+
+from flask import Flask
+
+from .outbox import DeliveryReport, RetryPolicy, deliver_pending
+
+log = logging.getLogger(__name__)
+
+
+def retry_policy(app: Flask) -> RetryPolicy:
+    """Return the retry policy configured for ``app``."""
+    return RetryPolicy(max_attempts=app.config["WORKER_MAX_ATTEMPTS"],
+                       backoff_seconds=app.config["WORKER_BACKOFF_SECONDS"],
+                       lease_seconds=app.config["WORKER_LEASE_SECONDS"])
+
+
+def worker_id() -> str:
+    """Return a name for this worker process, unique on the database."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{threading.get_ident() % 10_000}"
+
+
+def deliver_once(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
+    """Deliver one batch of due emails."""
+    return deliver_pending(
+        app.extensions["db_sessionmaker"], app.extensions["mailer"],
+        worker_id=worker_id(), batch_size=app.config["WORKER_BATCH_SIZE"],
+        policy=retry_policy(app), should_stop=stop.is_set if stop else lambda: False,
+    )
+
+
+def run_forever(app: Flask, stop: threading.Event) -> None:
+    """Deliver until ``stop`` is set; sleep between empty polls."""
+    while not stop.is_set():
+        report = deliver_once(app, stop)
+        if report.claimed:
+            log.info("sent %s, retrying %s, failed %s", report.sent, report.retrying,
+                     report.failed)
+        if report.claimed < app.config["WORKER_BATCH_SIZE"]:
+            stop.wait(app.config["WORKER_POLL_SECONDS"])
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """Set ``stop`` on SIGTERM and SIGINT: the message in hand is finished, then we exit."""
+
+    def _handler(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %s: finishing the message in hand", signum)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _handler)
+    signal.signal(signal.SIGINT, _handler)

@@ -1,0 +1,45 @@
+"""Small factories for tests: rows made through the same use cases the app runs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from newsletter_service import newsletters, subscriptions
+from newsletter_service.addresses import normalize_address
+from newsletter_service.models import Newsletter, OutboxMessage, Subscriber, Subscription
+
+
+def make_newsletter(app: Flask, slug: str = "daily", name: str = "The Daily",
+                    **settings: Any) -> Newsletter:
+    """Create a newsletter and return it (detached, attributes loaded)."""
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        return newsletters.create_newsletter(session, slug, name, **settings)
+
+
+def subscribe(app: Flask, email: str, slug: str = "daily", **signup: Any) -> Subscription:
+    """Sign ``email`` up through the use case and return the subscription."""
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        newsletter = subscriptions.find_newsletter(session, slug)
+        address = normalize_address(email)
+        subscriptions.subscribe(session, [newsletter],
+                                subscriptions.Signup(address=address, **signup),
+                                subscriptions.Origin(ip="192.0.2.1", source="https://pub.test/a"))
+        return session.scalars(
+            select(Subscription)
+            .join(Subscription.subscriber)
+            .where(Subscription.newsletter_id == newsletter.id, Subscriber.email_key == address.key)
+        ).one()
+
+
+def all_rows(app: Flask, model: type) -> list[Any]:
+    """Return every row of ``model``."""
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        return list(session.scalars(select(model).order_by(model.id)))
+
+
+def outbox_rows(app: Flask) -> list[OutboxMessage]:
+    """Return the queued emails."""
+    return all_rows(app, OutboxMessage)

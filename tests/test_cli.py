@@ -1,0 +1,63 @@
+"""The command line: db upgrade, newsletters add/list, the demo seed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskCliRunner
+
+from newsletter_service.models import Newsletter
+
+from .factories import all_rows
+
+
+def test_newsletters_add_and_list(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["newsletters", "add", "tech", "--name", "Tech Weekly"])
+    assert result.exit_code == 0, result.output
+    assert "Added tech: Tech Weekly" in result.output
+    [newsletter] = all_rows(app, Newsletter)
+    assert newsletter.asks_name is False and newsletter.consent_text is None
+    listing = runner.invoke(args=["newsletters", "list"])
+    assert "tech\tTech Weekly\tactive" in listing.output
+
+
+def test_newsletters_add_refuses_a_taken_or_bad_slug(runner: FlaskCliRunner) -> None:
+    runner.invoke(args=["newsletters", "add", "tech", "--name", "Tech"])
+    taken = runner.invoke(args=["newsletters", "add", "tech", "--name", "Tech again"])
+    assert taken.exit_code == 1 and "exists already" in taken.output
+    bad = runner.invoke(args=["newsletters", "add", "Not A Slug", "--name", "X"])
+    assert bad.exit_code == 1 and "not a valid slug" in bad.output
+
+
+def test_seed_demo_only_when_empty(app: Flask, runner: FlaskCliRunner) -> None:
+    first = runner.invoke(args=["newsletters", "seed-demo"])
+    assert "Added 3 demo newsletters." in first.output
+    second = runner.invoke(args=["newsletters", "seed-demo"])
+    assert "none added" in second.output
+    assert len(all_rows(app, Newsletter)) == 3
+
+
+def test_console_script_upgrades_a_fresh_database(tmp_path: Path) -> None:
+    database = tmp_path / "fresh.sqlite3"
+    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{database}",
+           "NEWSLETTER_SECRET_KEY": "x" * 32, "PATH": "/usr/bin:/bin"}
+    script = Path(sys.executable).parent / "newsletter-service"
+    result = subprocess.run([str(script), "db", "upgrade"], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "Database is up to date." in result.stdout
+    listed = subprocess.run([str(script), "newsletters", "list"], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert listed.returncode == 0 and listed.stdout == ""
+
+
+def test_app_refuses_to_start_without_a_secret_key_outside_debug(tmp_path: Path) -> None:
+    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "PATH": "/usr/bin"}
+    script = Path(sys.executable).parent / "newsletter-service"
+    result = subprocess.run([str(script), "newsletters", "list"], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "NEWSLETTER_SECRET_KEY is not set" in result.stderr
