@@ -210,8 +210,7 @@ class SMTPMailer(BaseMailer):
             codes = [code for code, _ in error.recipients.values()]
             raise self._error("send", error, permanent=all(c >= 500 for c in codes)) from error
         except smtplib.SMTPResponseException as error:
-            if error.smtp_code == 421:  # smtplib closed the socket: start afresh next time
-                self._hang_up()
+            # After a 421 smtplib has closed the socket: the next send reconnects.
             raise self._error("send", error, permanent=_is_permanent(error.smtp_code)) from error
         except smtplib.SMTPNotSupportedError as error:
             # Raised before MAIL FROM when the message needs SMTPUTF8 and the relay lacks it.

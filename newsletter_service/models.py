@@ -137,7 +137,9 @@ class Subscriber(Base):
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="subscriber")
+    subscriptions: Mapped[list[Subscription]] = relationship(
+        back_populates="subscriber", cascade="all, delete-orphan", passive_deletes=True
+    )
 
 
 class Subscription(Base):
@@ -168,7 +170,8 @@ class Subscription(Base):
     subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
     newsletter: Mapped[Newsletter] = relationship(back_populates="subscriptions")
     events: Mapped[list[ConsentEvent]] = relationship(
-        back_populates="subscription", order_by="ConsentEvent.id"
+        back_populates="subscription", order_by="ConsentEvent.id",
+        cascade="all, delete-orphan", passive_deletes=True,
     )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -281,19 +281,19 @@ def unsubscribe_token(subscription: Subscription) -> str:
 
 
 def purge_unconfirmed(session: Session, older_than_days: int) -> int:
-    """Delete pending subscriptions older than the given age; return how many."""
+    """Delete pending subscriptions older than the given age; return how many.
+
+    Their events go with them (ON DELETE CASCADE), and so do readers left with no
+    subscription at all: no consent, no personal data kept.
+    """
     cutoff = utcnow() - timedelta(days=older_than_days)
-    stale = select(Subscription.id).where(Subscription.status == SubscriptionStatus.pending,
-                                          Subscription.created_at < cutoff)
-    ids = list(session.scalars(stale))
-    for subscription in session.scalars(select(Subscription).where(Subscription.id.in_(ids))):
-        session.delete(subscription)
-    session.flush()
-    orphans = select(Subscriber).where(~Subscriber.subscriptions.any())
-    for subscriber in session.scalars(orphans):
-        session.delete(subscriber)
+    purged = session.execute(
+        delete(Subscription).where(Subscription.status == SubscriptionStatus.pending,
+                                   Subscription.created_at < cutoff)
+    ).rowcount
+    session.execute(delete(Subscriber).where(~Subscriber.subscriptions.any()))
     session.commit()
-    return len(ids)
+    return int(purged or 0)
 
 
 def _queue_welcome(session: Session, subscription: Subscription) -> None:

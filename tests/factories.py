@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from email.message import EmailMessage
 from typing import Any
 
 from flask import Flask
@@ -43,3 +45,28 @@ def all_rows(app: Flask, model: type) -> list[Any]:
 def outbox_rows(app: Flask) -> list[OutboxMessage]:
     """Return the queued emails."""
     return all_rows(app, OutboxMessage)
+
+
+CONFIRM_LINK = re.compile(r"http://newsletters\.test(/confirm/[A-Za-z0-9_.\-]+)")
+UNSUBSCRIBE_LINK = re.compile(r"http://newsletters\.test(/unsubscribe/[A-Za-z0-9_.\-]+)")
+
+
+def text_body(message: EmailMessage) -> str:
+    """Return the plain-text part of an email."""
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return str(part.get_content())
+
+
+def link_in(message: EmailMessage, pattern: re.Pattern[str] = CONFIRM_LINK) -> str:
+    """Return the path of the first link of ``pattern`` in the email's text part."""
+    found = pattern.search(text_body(message))
+    assert found, text_body(message)
+    return found.group(1)
+
+
+def deliver(app: Flask) -> int:
+    """Run the worker over what is due; return how many emails it sent."""
+    from newsletter_service.worker import deliver_once
+
+    return deliver_once(app).sent

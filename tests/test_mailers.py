@@ -126,6 +126,16 @@ def test_smtp_auth_trouble_is_retryable_and_never_shows_the_password(
     assert "wrong-pass" not in f"{excinfo.value} {mailer!r}"
 
 
+def test_the_password_is_masked_even_when_the_server_reply_contains_it(
+        make_smtp_sink: SinkFactory) -> None:
+    sink = make_smtp_sink(auth=USER)
+    # The sink answers "535 5.7.8 Authentication credentials invalid".
+    with pytest.raises(MailerError) as excinfo:
+        smtp_mailer(sink, username="sender", password="credentials").send(make_message())
+    assert "credentials" not in str(excinfo.value)
+    assert "535 5.7.8 Authentication *** invalid" in str(excinfo.value)
+
+
 def test_one_connection_serves_a_whole_batch(smtp_sink: SMTPSink) -> None:
     with smtp_mailer(smtp_sink) as mailer:
         for number in range(3):

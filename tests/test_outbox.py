@@ -1,0 +1,185 @@
+"""The outbox worker on SQLite and PostgreSQL: retries, leases, several workers at once."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from email.message import EmailMessage
+
+import pytest
+from flask import Flask
+from sqlalchemy import update
+
+from newsletter_service import outbox
+from newsletter_service.mailers import FailingMailer, MailerError, MemoryMailer
+from newsletter_service.models import OutboxMessage, OutboxStatus, utcnow
+from newsletter_service.outbox import RetryPolicy, deliver_pending
+
+from .factories import all_rows
+
+POLICY = RetryPolicy(max_attempts=3, backoff_seconds=60, lease_seconds=300)
+
+
+def queue(app: Flask, count: int) -> None:
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        for index in range(count):
+            message = EmailMessage()
+            message["To"] = f"reader{index}@example.com"
+            message["From"] = "news@example.com"
+            message["Subject"] = f"Message {index}"
+            message["Message-ID"] = f"<m{index}@example.com>"
+            message.set_content("Hello")
+            outbox.enqueue(session, message, kind="test")
+        session.commit()
+
+
+def deliver(app: Flask, mailer: object, worker: str = "w1", **kwargs: object) -> outbox.DeliveryReport:
+    return deliver_pending(app.extensions["db_sessionmaker"], mailer,  # type: ignore[arg-type]
+                           worker_id=worker, policy=POLICY, **kwargs)  # type: ignore[arg-type]
+
+
+def make_due(app: Flask) -> None:
+    with app.extensions["db_sessionmaker"]() as session:
+        session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        session.commit()
+
+
+def test_delivers_and_marks_sent(db_app: Flask) -> None:
+    queue(db_app, 3)
+    mailer = MemoryMailer()
+    report = deliver(db_app, mailer)
+    assert report.sent == 3
+    assert [m["Subject"] for m in mailer.outbox] == ["Message 0", "Message 1", "Message 2"]
+    rows = all_rows(db_app, OutboxMessage)
+    assert {r.status for r in rows} == {OutboxStatus.sent}
+    assert all(r.sent_at is not None and r.attempts == 1 for r in rows)
+    assert deliver(db_app, mailer).claimed == 0  # nothing twice
+
+
+def test_transient_failure_is_retried_later_with_backoff(db_app: Flask) -> None:
+    queue(db_app, 1)
+    failing = FailingMailer(MailerError("451 4.3.0 Try again later", permanent=False))
+    report = deliver(db_app, failing)
+    assert (report.sent, report.retrying) == (0, 1)
+    [row] = all_rows(db_app, OutboxMessage)
+    assert row.status is OutboxStatus.pending and row.attempts == 1
+    assert "451" in (row.last_error or "")
+    assert row.next_attempt_at > utcnow() + timedelta(seconds=40)  # ~60 s, with jitter
+    assert deliver(db_app, MemoryMailer()).claimed == 0  # not due yet
+    make_due(db_app)
+    assert deliver(db_app, MemoryMailer()).sent == 1
+
+
+def test_backoff_doubles() -> None:
+    now = utcnow()
+    delays = [(POLICY.next_attempt(n, now) - now).total_seconds() for n in (1, 2, 3)]
+    assert 48 <= delays[0] <= 72 and 96 <= delays[1] <= 144 and 192 <= delays[2] <= 288
+
+
+def test_gives_up_after_the_attempt_limit(db_app: Flask) -> None:
+    queue(db_app, 1)
+    failing = FailingMailer(MailerError("421 busy", permanent=False))
+    for _ in range(POLICY.max_attempts):
+        make_due(db_app)
+        deliver(db_app, failing)
+    [row] = all_rows(db_app, OutboxMessage)
+    assert row.status is OutboxStatus.failed and row.attempts == POLICY.max_attempts
+
+
+def test_permanent_failure_is_not_retried(db_app: Flask) -> None:
+    queue(db_app, 2)
+    failing = FailingMailer(MailerError("550 5.1.1 No such user", permanent=True))
+    report = deliver(db_app, failing)
+    assert report.failed == 2  # a permanent error is the message's, not the server's
+    assert {r.status for r in all_rows(db_app, OutboxMessage)} == {OutboxStatus.failed}
+
+
+def test_transient_failure_hands_the_rest_of_the_batch_back(db_app: Flask) -> None:
+    queue(db_app, 5)
+    report = deliver(db_app, FailingMailer(MailerError("connection refused", permanent=False)))
+    assert (report.retrying, report.claimed) == (1, 1)
+    rows = all_rows(db_app, OutboxMessage)
+    assert [r.attempts for r in rows] == [1, 0, 0, 0, 0]
+    assert deliver(db_app, MemoryMailer()).sent == 4  # the untried ones go at once
+
+
+def test_a_killed_worker_leaves_its_messages_to_the_next(db_app: Flask) -> None:
+    queue(db_app, 4)
+    sessions = db_app.extensions["db_sessionmaker"]
+    claimed = outbox._claim(sessions, "dead-worker", 10, POLICY)  # claims, then "dies"
+    assert len(claimed) == 4
+    assert deliver(db_app, MemoryMailer(), "w2").claimed == 0  # leased to the dead worker
+    with sessions() as session:  # the lease runs out
+        session.execute(update(OutboxMessage).values(claimed_until=utcnow() - timedelta(1)))
+        session.commit()
+    mailer = MemoryMailer()
+    assert deliver(db_app, mailer, "w2").sent == 4
+    assert len(mailer.outbox) == 4
+
+
+def test_stop_request_finishes_the_message_in_hand_and_releases_the_rest(db_app: Flask) -> None:
+    queue(db_app, 5)
+    mailer = MemoryMailer()
+    report = deliver(db_app, mailer, should_stop=lambda: len(mailer.outbox) >= 2)
+    assert report.sent == 2
+    assert deliver(db_app, MemoryMailer(), "w2").sent == 3  # released, not leased
+
+
+class SlowMailer(MemoryMailer):
+    """A mailer that takes a moment per message, so workers overlap."""
+
+    def send(self, message: EmailMessage) -> None:
+        time.sleep(0.002)
+        super().send(message)
+
+
+def test_three_workers_send_each_message_exactly_once(db_app: Flask) -> None:
+    queue(db_app, 300)
+    mailer = SlowMailer()
+    stop = threading.Event()
+
+    def work(name: str) -> None:
+        while deliver(db_app, mailer, name, batch_size=20).claimed:
+            pass
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        list(pool.map(work, ["w1", "w2", "w3"]))
+    stop.set()
+    counts = Counter(m["Message-ID"] for m in mailer.outbox)
+    assert len(counts) == 300 and set(counts.values()) == {1}
+    assert {r.status for r in all_rows(db_app, OutboxMessage)} == {OutboxStatus.sent}
+
+
+@pytest.mark.postgres
+def test_claims_skip_rows_locked_by_another_worker(app: Flask, request: pytest.FixtureRequest,
+                                                   tmp_path: object) -> None:
+    """On PostgreSQL a claim never waits for, nor takes, another claim's rows."""
+    from sqlalchemy import select
+
+    from newsletter_service.db import make_engine
+
+    url = request.getfixturevalue("postgres_url")
+    engine = make_engine(url)
+    from sqlalchemy.orm import sessionmaker
+
+    sessions = sessionmaker(engine)
+    with sessions() as session:
+        session.execute(update(OutboxMessage).values(status=OutboxStatus.sent))
+        for index in range(4):
+            message = EmailMessage()
+            message["To"] = f"r{index}@example.com"
+            message.set_content("x")
+            outbox.enqueue(session, message, kind="lock-test")
+        session.commit()
+    with sessions() as holder:  # another worker mid-claim holds two rows
+        locked = holder.scalars(
+            select(OutboxMessage.id).where(OutboxMessage.status == OutboxStatus.pending)
+            .order_by(OutboxMessage.id).limit(2).with_for_update()).all()
+        claimed = outbox._claim(sessions, "w2", 10, POLICY)
+        holder.rollback()
+    assert len(locked) == 2 and len(claimed) == 2
+    assert not set(locked) & {row_id for row_id, _ in claimed}
+    engine.dispose()
