@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import sys
 import threading
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, FlaskGroup, with_appcontext
 
-from . import migrate, newsletters, subscriptions, worker
+from . import (
+    admins,
+    api_tokens,
+    exports,
+    imports,
+    links,
+    migrate,
+    newsletters,
+    subscriptions,
+    worker,
+)
 from .db import get_session
+from .models import Newsletter
 
 
 @click.group("db", cls=AppGroup)
@@ -92,9 +105,146 @@ def purge_unconfirmed(days: int | None) -> None:
     click.echo(f"Purged {count} unconfirmed subscriptions older than {days} days.")
 
 
+@click.group("admins", cls=AppGroup)
+def admins_group() -> None:
+    """Manage the console's admins."""
+
+
+@admins_group.command("create")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts).")
+def admins_create(email: str, password_stdin: bool) -> None:
+    """Create an admin who logs in to /admin/ with EMAIL and a password."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        admin = admins.create_admin(get_session(), email, password)
+    except admins.InvalidAdmin as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Created admin {admin.email}.")
+
+
+@click.group("tokens", cls=AppGroup)
+def tokens_group() -> None:
+    """Manage the API's bearer tokens."""
+
+
+@tokens_group.command("create")
+@click.argument("name")
+def tokens_create(name: str) -> None:
+    """Create a token; it is shown once, on the last line."""
+    try:
+        token = api_tokens.create_token(get_session(), name)
+    except api_tokens.TokenNameError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Created token '{name}'. Keep it now: it is stored hashed and not shown again.")
+    click.echo(token)
+
+
+@tokens_group.command("revoke")
+@click.argument("name")
+def tokens_revoke(name: str) -> None:
+    """Revoke a token: it stops working at once."""
+    try:
+        api_tokens.revoke_token(get_session(), name)
+    except api_tokens.TokenNameError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Revoked token '{name}'.")
+
+
+@tokens_group.command("list")
+def tokens_list() -> None:
+    """List the tokens (names and dates, never the tokens)."""
+    for token in api_tokens.all_tokens(get_session()):
+        state = f"revoked {token.revoked_at:%Y-%m-%d}" if token.revoked_at else "active"
+        used = f"{token.last_used_at:%Y-%m-%d %H:%M}" if token.last_used_at else "never"
+        click.echo(f"{token.name}\t{state}\tcreated {token.created_at:%Y-%m-%d}\tused {used}")
+
+
+@click.group("subscribers", cls=AppGroup)
+def subscribers_group() -> None:
+    """Export and import subscribers."""
+
+
+@subscribers_group.command("export")
+@click.argument("slug")
+@click.option("--status", type=click.Choice(exports.STATUSES), default="confirmed",
+              show_default=True)
+@click.option("--format", "format_", type=click.Choice(exports.FORMATS), default="csv",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (standard output without it).")
+@click.option("--raw", is_flag=True, help="Leave cells a spreadsheet would run as formulas.")
+def subscribers_export(slug: str, status: str, format_: str, output: Path | None,
+                       raw: bool) -> None:
+    """Export a newsletter's subscribers as CSV or JSON."""
+    session = get_session()
+    spec = exports.ExportSpec(_newsletter(slug), status=status, format=format_, raw=raw)
+    _require_base_url("the unsubscribe links of an export")
+    if output is None:
+        for chunk in exports.export(session, spec, "cli"):
+            sys.stdout.buffer.write(chunk.encode())  # UTF-8 whatever the locale
+        sys.stdout.flush()
+        return
+    total = exports.count(session, spec)
+    with output.open("w", encoding="utf-8", newline="") as file, \
+            click.progressbar(length=total, label=f"Exporting {total} rows",
+                              file=sys.stderr) as bar:
+        for chunk in exports.export(session, spec, "cli", row_count=total, on_rows=bar.update):
+            file.write(chunk)
+    click.echo(f"Wrote {total} rows to {output}.", err=True)
+
+
+@subscribers_group.command("import")
+@click.argument("slug")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--confirmed", is_flag=True,
+              help="They opted in elsewhere: import as confirmed and send no email.")
+def subscribers_import(slug: str, file: Path, confirmed: bool) -> None:
+    """Import readers from a CSV file with an 'email' column; bad rows are reported."""
+    newsletter = _newsletter(slug)
+    if not confirmed:
+        _require_base_url("the confirmation emails")
+    with file.open("rb") as counting:
+        total = max(0, sum(1 for _ in counting) - 1)
+    try:
+        with file.open(encoding="utf-8-sig", errors="surrogateescape", newline="") as lines, \
+                click.progressbar(length=total, label="Importing",
+                                  file=sys.stderr) as bar:
+            report = imports.import_csv(get_session(), newsletter, lines, confirmed=confirmed,
+                                        actor="cli", on_rows=bar.update)
+    except imports.UnreadableFile as error:
+        raise click.ClickException(f"{file}: {error}") from None
+    for line, message in report.errors:
+        click.echo(f"line {line}: {message}", err=True)
+    click.echo(f"Added {report.added}, already there {report.existing}, erased before "
+               f"{report.suppressed}, bad rows {len(report.errors)}, confirmation emails "
+               f"queued {report.emails_queued}.")
+
+
+def _newsletter(slug: str) -> Newsletter:
+    newsletter = newsletters.get_newsletter(get_session(), slug)
+    if newsletter is None:
+        raise click.ClickException(f"There is no newsletter '{slug}'.")
+    return newsletter
+
+
+def _require_base_url(purpose: str) -> None:
+    try:
+        links.base_url()
+    except RuntimeError:
+        raise click.ClickException(
+            f"Set NEWSLETTER_BASE_URL (like https://news.example.com): {purpose} need it."
+        ) from None
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app.cli``."""
-    for command in (db_group, newsletters_group, worker_command, purge_unconfirmed):
+    for command in (db_group, newsletters_group, worker_command, purge_unconfirmed,
+                    admins_group, tokens_group, subscribers_group):
         app.cli.add_command(command)
 
 

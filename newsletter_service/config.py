@@ -33,6 +33,21 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FORM_MEMORY_SIZE": 64 * 1024,
     "RATELIMIT_STORAGE_URI": "memory://",
     "RATELIMIT_ENABLED": True,
+    "RATELIMIT_KEY_PREFIX": "newsletter-service",
+    "RATELIMIT_SIGNUP": "10 per minute;60 per hour",  # per IP: signups and new-link requests
+    "RATELIMIT_LINKS": "30 per minute",  # per IP: confirm and unsubscribe pages
+    "RATELIMIT_LOGIN": "10 per minute",  # per IP: admin login attempts
+    "RATELIMIT_API": "300 per minute",  # per IP: the token API
+    "TRUSTED_PROXIES": 0,  # proxies in front that set X-Forwarded-For (werkzeug ProxyFix)
+    # Bots: a honeypot field and a minimum time between showing a form and its post
+    "MIN_FILL_SECONDS": 2.0,
+    # Admin console
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": None,  # None: secure unless in debug or testing (plain http)
+    "ADMIN_UPLOAD_MAX_BYTES": 32 * 1024 * 1024,  # the console's CSV import, only there
+    "ADMIN_LOGIN_MAX_FAILURES": 5,  # failed logins per address within the window ...
+    "ADMIN_LOGIN_WINDOW_SECONDS": 15 * 60,  # ... before logins are refused for a while
 }
 
 
@@ -44,6 +59,8 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config.from_mapping(test_config)
     if not app.config["DATABASE_URL"]:
         app.config["DATABASE_URL"] = f"sqlite:///{Path(app.instance_path) / 'newsletter.sqlite3'}"
+    if app.config["SESSION_COOKIE_SECURE"] is None:
+        app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
 

@@ -43,34 +43,47 @@ class PublicForm(FlaskForm):
 
 def signup_form_class(newsletter: Newsletter) -> type[PublicForm]:
     """Return the form class for a newsletter's fields and required flags."""
-    fields: dict[str, Any] = {
-        "email": EmailField(
-            "Email address",
-            validators=[InputRequired("Enter your email address."),
-                        Length(max=MAX_ADDRESS_LENGTH,
-                               message=f"An email address has at most {MAX_ADDRESS_LENGTH} "
-                               "characters."),
-                        NormalizedEmail()],
-            render_kw={"autocomplete": "email", "maxlength": MAX_ADDRESS_LENGTH,
-                       "inputmode": "email", "spellcheck": "false"},
-        ),
-    }
-    if newsletter.name_field is not FieldMode.hidden:
-        required = newsletter.name_field is FieldMode.required
-        fields["name"] = StringField(
-            "Name",
-            validators=[DataRequired("Enter your name.") if required else Optional(),
-                        Length(max=MAX_NAME_LENGTH,
-                               message=f"A name has at most {MAX_NAME_LENGTH} characters.")],
-            filters=[_strip_controls],
-            render_kw={"autocomplete": "name", "maxlength": MAX_NAME_LENGTH},
-        )
-    if newsletter.consent_text:
+    return combined_form_class([newsletter])
+
+
+def combined_form_class(newsletters: list[Newsletter]) -> type[PublicForm]:
+    """Return one form asking what any of ``newsletters`` asks, required where any requires it."""
+    fields: dict[str, Any] = {"email": _email_field()}
+    modes = {n.name_field for n in newsletters}
+    if modes - {FieldMode.hidden}:
+        fields["name"] = _name_field(required=FieldMode.required in modes)
+    consent_texts = list(dict.fromkeys(n.consent_text for n in newsletters if n.consent_text))
+    if consent_texts:
         fields["consent"] = BooleanField(
-            newsletter.consent_text,
+            " ".join(consent_texts),
             validators=[DataRequired("Tick the box to give your consent.")],
         )
-    return type(f"SignupForm_{newsletter.slug}", (PublicForm,), fields)
+    name = "_".join(n.slug for n in newsletters).replace("-", "_")
+    return type(f"SignupForm_{name}", (PublicForm,), fields)
+
+
+def _email_field() -> EmailField:
+    return EmailField(
+        "Email address",
+        validators=[InputRequired("Enter your email address."),
+                    Length(max=MAX_ADDRESS_LENGTH,
+                           message=f"An email address has at most {MAX_ADDRESS_LENGTH} "
+                           "characters."),
+                    NormalizedEmail()],
+        render_kw={"autocomplete": "email", "maxlength": MAX_ADDRESS_LENGTH,
+                   "inputmode": "email", "spellcheck": "false"},
+    )
+
+
+def _name_field(required: bool) -> StringField:
+    return StringField(
+        "Name",
+        validators=[DataRequired("Enter your name.") if required else Optional(),
+                    Length(max=MAX_NAME_LENGTH,
+                           message=f"A name has at most {MAX_NAME_LENGTH} characters.")],
+        filters=[_strip_controls],
+        render_kw={"autocomplete": "name", "maxlength": MAX_NAME_LENGTH},
+    )
 
 
 def _strip_controls(value: str | None) -> str | None:

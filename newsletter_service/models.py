@@ -67,6 +67,7 @@ class ConsentEventKind(enum.StrEnum):
 
     subscribed = "subscribed"
     confirmation_resent = "confirmation_resent"
+    imported = "imported"  # added by an import: consent was given elsewhere
     confirmed = "confirmed"
     unsubscribed = "unsubscribed"
 
@@ -224,3 +225,87 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Admin(Base):
+    """Someone who may use the console; signs in with email and password."""
+
+    __tablename__ = "admins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)  # lower-cased, normalized
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class LoginFailure(Base):
+    """A failed console login, counted to slow down password guessing."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_email_at", "email", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))  # as typed, lower-cased
+    ip: Mapped[str | None] = mapped_column(String(45))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token of the API; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)  # finds the row to compare
+    token_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExportLog(Base):
+    """Who exported which subscribers, when and how: exports are personal data."""
+
+    __tablename__ = "export_logs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor: Mapped[str] = mapped_column(String(300))  # "admin a@b.c", "token ci", "cli"
+    newsletter_id: Mapped[int | None] = mapped_column(
+        ForeignKey("newsletters.id", ondelete="SET NULL"), index=True
+    )
+    status: Mapped[str] = mapped_column(String(20))  # a SubscriptionStatus or "all"
+    format: Mapped[str] = mapped_column(String(10))
+    row_count: Mapped[int | None] = mapped_column()  # None: streamed, not counted
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    newsletter: Mapped[Newsletter | None] = relationship()
+
+
+class ErasedSubscription(Base):
+    """What is left of an erased subscription: no person, only the day-rounded dates for counts."""
+
+    __tablename__ = "erased_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    newsletter_id: Mapped[int] = mapped_column(
+        ForeignKey("newsletters.id", ondelete="CASCADE"), index=True
+    )
+    status: Mapped[SubscriptionStatus] = mapped_column(
+        _enum(SubscriptionStatus, "subscription_status")
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SuppressedAddress(Base):
+    """The SHA-256 of an erased address, so imports and the API never add it back."""
+
+    __tablename__ = "suppressed_addresses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

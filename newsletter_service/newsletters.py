@@ -1,14 +1,17 @@
-"""The use cases of a publisher's newsletters: create, list, seed the demo."""
+"""The use cases of a publisher's newsletters: create, edit, (de)activate, list, seed the demo."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .addresses import InvalidAddress, normalize_address
 from .models import FieldMode, Newsletter
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -39,14 +42,97 @@ def create_newsletter(session: Session, slug: str, name: str, **settings: Any) -
         )
     if not name.strip():
         raise InvalidNewsletter("A newsletter needs a name.")
-    newsletter = Newsletter(slug=slug, name=name.strip(), **settings)
+    newsletter = Newsletter(slug=slug, name=name.strip(), **_cleaned(settings))
     session.add(newsletter)
+    _commit(session, slug)
+    return newsletter
+
+
+def update_newsletter(session: Session, newsletter: Newsletter,
+                      changes: Mapping[str, Any]) -> Newsletter:
+    """Change a newsletter's settings; a new consent text gets a new consent version."""
+    changes = dict(changes)
+    slug = changes.pop("slug", newsletter.slug)
+    if not SLUG_PATTERN.match(slug):
+        raise InvalidNewsletter(f"'{slug}' is not a valid slug.")
+    if not str(changes.get("name", newsletter.name)).strip():
+        raise InvalidNewsletter("A newsletter needs a name.")
+    cleaned = _cleaned(changes)
+    if cleaned.get("consent_text", newsletter.consent_text) != newsletter.consent_text:
+        newsletter.consent_version += 1  # earlier consents were given to the earlier text
+    for field, value in cleaned.items():
+        setattr(newsletter, field, value.strip() if field == "name" else value)
+    newsletter.slug = slug
+    _commit(session, slug)
+    return newsletter
+
+
+def set_active(session: Session, newsletter: Newsletter, active: bool) -> None:
+    """Deactivate (its forms stop taking signups) or reactivate a newsletter."""
+    newsletter.is_active = active
+    session.commit()
+
+
+def get_newsletter(session: Session, slug: str) -> Newsletter | None:
+    """Return the newsletter called ``slug``, active or not."""
+    return session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+
+
+def _commit(session: Session, slug: str) -> None:
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
         raise InvalidNewsletter(f"A newsletter with the slug '{slug}' exists already.") from None
-    return newsletter
+
+
+def _cleaned(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the settings with origins, return URL and reply-to checked and normalized."""
+    cleaned = dict(settings)
+    if "consent_text" in cleaned:
+        cleaned["consent_text"] = (cleaned["consent_text"] or "").strip() or None
+    if "allowed_origins" in cleaned:
+        lines = str(cleaned["allowed_origins"] or "").splitlines()
+        cleaned["allowed_origins"] = "\n".join(_origin(line) for line in lines if line.strip())
+    if cleaned.get("return_url"):
+        cleaned["return_url"] = _http_url(cleaned["return_url"], "return URL")
+    if cleaned.get("reply_to"):
+        try:
+            cleaned["reply_to"] = normalize_address(cleaned["reply_to"]).email
+        except InvalidAddress as error:
+            raise InvalidNewsletter(f"Reply-to: {error}") from None
+    for field in ("return_url", "reply_to", "confirmation_subject", "confirmation_text"):
+        if field in cleaned and not cleaned[field]:
+            cleaned[field] = None
+    return cleaned
+
+
+def _origin(line: str) -> str:
+    """Return ``scheme://host[:port]`` for a line naming a publisher's web origin."""
+    text = line.strip().rstrip("/")
+    parts = _split(text, "origin")
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidNewsletter(f"'{text}' is not an origin: give scheme, host and port only, "
+                                "like https://www.example.com")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def _http_url(value: str, label: str) -> str:
+    text = value.strip()
+    _split(text, label)
+    return text
+
+
+def _split(text: str, label: str) -> SplitResult:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        raise InvalidNewsletter(f"'{text}' is not a valid {label}.") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidNewsletter(f"'{text}' is not a valid {label}: it must start with "
+                                "http:// or https:// and name a host.")
+    return parts
 
 
 def all_newsletters(session: Session) -> list[Newsletter]:

@@ -8,6 +8,7 @@ in the same transaction) lets at most one of them send an email.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,6 +30,7 @@ from .models import (
     utcnow,
 )
 from .tokens import ExpiredToken, InvalidToken, Purpose, TokenClaims, make_token, read_token
+from .tokens import _serializer as token_serializer  # one serializer for a whole export
 
 CONFIRM_KIND = "confirm"
 WELCOME_KIND = "welcome"
@@ -87,7 +89,7 @@ def public_newsletters(session: Session) -> list[Newsletter]:
 def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
               origin: Origin) -> None:
     """Sign a reader up; answer the same whatever they were before (nobody learns it)."""
-    subscriber_id = _ensure_subscriber(session, signup.address)
+    subscriber_id, new_reader = _ensure_subscriber(session, signup.address)
     needs_email: list[Subscription] = []
     for newsletter in newsletters:
         subscription, created = _ensure_subscription(session, subscriber_id, newsletter, signup)
@@ -97,27 +99,33 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
             needs_email.append(subscription)
         elif subscription.status is SubscriptionStatus.pending:
             needs_email.append(subscription)
-    if needs_email and _may_send_confirmation(session, subscriber_id, needs_email):
-        _queue_confirmation(session, needs_email, signup.address.email)
+    # A reader created just now has no email in the outbox: nothing to throttle.
+    if needs_email and (new_reader or may_send_confirmation(session, subscriber_id,
+                                                            needs_email)):
+        queue_confirmation(session, needs_email, signup.address.email)
     session.commit()
 
 
-def _ensure_subscriber(session: Session, address: Address) -> int:
-    insert = _insert_for(session)
+def _ensure_subscriber(session: Session, address: Address) -> tuple[int, bool]:
+    """Return the reader's id, and whether this call created the reader."""
+    insert = insert_for(session)
     statement = (
         insert(Subscriber)
         .values(email=address.email, email_key=address.key, created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["email_key"])
+        .returning(Subscriber.id)
     )
-    session.execute(statement)
+    created_id = session.scalar(statement)
+    if created_id is not None:
+        return created_id, True
     subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email_key == address.key))
     assert subscriber_id is not None
-    return subscriber_id
+    return subscriber_id, False
 
 
 def _ensure_subscription(session: Session, subscriber_id: int, newsletter: Newsletter,
                          signup: Signup) -> tuple[Subscription, bool]:
-    insert = _insert_for(session)
+    insert = insert_for(session)
     statement = (
         insert(Subscription)
         .values(subscriber_id=subscriber_id, newsletter_id=newsletter.id,
@@ -136,7 +144,7 @@ def _ensure_subscription(session: Session, subscriber_id: int, newsletter: Newsl
     return subscription, created
 
 
-def _insert_for(session: Session):  # type: ignore[no-untyped-def]
+def insert_for(session: Session):  # type: ignore[no-untyped-def]
     # Both dialects speak ON CONFLICT; SQLAlchemy spells it per dialect.
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
@@ -153,7 +161,7 @@ def _reopen(subscription: Subscription, newsletter: Newsletter, signup: Signup,
         subscription.name = signup.name
 
 
-def _may_send_confirmation(session: Session, subscriber_id: int,
+def may_send_confirmation(session: Session, subscriber_id: int,
                            subscriptions: list[Subscription]) -> bool:
     """Allow a confirmation email unless one went out lately or too many today."""
     config = current_app.config
@@ -179,7 +187,7 @@ def _may_send_confirmation(session: Session, subscriber_id: int,
     return latest is None or latest <= now - cooldown
 
 
-def _queue_confirmation(session: Session, subscriptions: list[Subscription], to: str) -> None:
+def queue_confirmation(session: Session, subscriptions: list[Subscription], to: str) -> None:
     token = make_token(_keys(), Purpose.confirm,
                        [(s.id, s.token_version) for s in subscriptions])
     newsletters = [s.newsletter for s in subscriptions]
@@ -247,8 +255,8 @@ def resend_confirmation(session: Session, expired: ExpiredToken) -> None:
                      if s.status is SubscriptionStatus.pending]
     if subscriptions:
         subscriber = subscriptions[0].subscriber
-        if _may_send_confirmation(session, subscriber.id, subscriptions):
-            _queue_confirmation(session, subscriptions, subscriber.email)
+        if may_send_confirmation(session, subscriber.id, subscriptions):
+            queue_confirmation(session, subscriptions, subscriber.email)
     session.commit()
 
 
@@ -278,6 +286,12 @@ def unsubscribe(session: Session, token: str, origin: Origin) -> LinkOutcome:
 def unsubscribe_token(subscription: Subscription) -> str:
     """Return the lasting unsubscribe token of a subscription (for emails and exports)."""
     return make_token(_keys(), Purpose.unsubscribe, [(subscription.id, 0)])
+
+
+def unsubscribe_token_maker() -> Callable[[int], str]:
+    """Return ``f(subscription_id)`` making the same tokens, one signer for many rows."""
+    signer = token_serializer(_keys(), Purpose.unsubscribe)
+    return lambda subscription_id: str(signer.dumps([[subscription_id, 0]]))
 
 
 def purge_unconfirmed(session: Session, older_than_days: int) -> int:

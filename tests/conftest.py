@@ -22,7 +22,9 @@ from newsletter_service.mailers import MemoryMailer
 pytest_plugins = ["tests.smtp_sink"]
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-TABLES = ("outbox", "consent_events", "subscriptions", "subscribers", "newsletters")
+TABLES = ("outbox", "consent_events", "subscriptions", "subscribers", "export_logs",
+          "erased_subscriptions", "suppressed_addresses", "login_failures", "api_tokens",
+          "admins", "newsletters")
 
 
 def required_services() -> set[str]:
@@ -125,6 +127,12 @@ def app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
 def db_app(request: pytest.FixtureRequest, tmp_path: Path, database_kind: str) -> Iterator[Flask]:
     """An app on each database in turn: SQLite, then PostgreSQL."""
     yield from _make_app(_database_url(database_kind, request, tmp_path), tmp_path, request)
+
+
+@pytest.fixture
+def pg_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Flask]:
+    """An app on PostgreSQL only, for what only a PostgreSQL deployment does."""
+    yield from _make_app(_database_url("postgresql", request, tmp_path), tmp_path, request)
 
 
 @pytest.fixture

@@ -36,7 +36,8 @@ def queue(app: Flask, count: int) -> None:
         session.commit()
 
 
-def deliver(app: Flask, mailer: object, worker: str = "w1", **kwargs: object) -> outbox.DeliveryReport:
+def deliver(app: Flask, mailer: object, worker: str = "w1",
+            **kwargs: object) -> outbox.DeliveryReport:
     return deliver_pending(app.extensions["db_sessionmaker"], mailer,  # type: ignore[arg-type]
                            worker_id=worker, policy=POLICY, **kwargs)  # type: ignore[arg-type]
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
 
 ERROR_MESSAGES = {
     400: "The request could not be understood.",
@@ -45,12 +49,24 @@ def _handle_http_error(error: HTTPException) -> Response:
     message = None
     if isinstance(error, CSRFError):
         message = "The form has expired. Reload the page and try again."
-    elif status != 500 and error.description and error.description != type(error).description:
+    elif status not in (429, 500) and error.description and \
+            error.description != type(error).description:
         message = error.description
     return error_response(status, message)
+
+
+def _handle_database_down(error: OperationalError | InterfaceError) -> Response:
+    # The reader gets "try again" rather than a traceback; the pool reconnects by
+    # itself (pool_pre_ping) once the database answers again.
+    log.error("database unavailable: %s", error.orig or error)
+    response = error_response(503)
+    response.headers["Retry-After"] = "5"
+    return response
 
 
 def init_app(app: Flask) -> None:
     """Answer every HTTP error, and every unexpected one, without a traceback."""
     app.register_error_handler(HTTPException, _handle_http_error)
     app.register_error_handler(InternalServerError, _handle_http_error)
+    app.register_error_handler(OperationalError, _handle_database_down)
+    app.register_error_handler(InterfaceError, _handle_database_down)

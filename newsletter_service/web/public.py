@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, abort, jsonify, render_template, request
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
+from flask.typing import ResponseReturnValue as ResponseValue
 from sqlalchemy import text
+from werkzeug.datastructures import MultiDict
 
 from .. import subscriptions as service
 from ..db import get_session
-from ..forms import PublicForm, signup_form_class
+from ..forms import PublicForm, combined_form_class, signup_form_class
 from ..models import Newsletter
 from ..tokens import ExpiredToken, InvalidToken
+from . import bots
 from .answers import error_response, wants_json
+from .security import find_request_newsletter, is_embedded
 from .signup_input import read_signup_input
 
 bp = Blueprint("public", __name__)
+MAX_NEWSLETTERS_PER_SIGNUP = 20
+NONE_CHOSEN = "Choose at least one newsletter."
 
 
 @bp.get("/")
@@ -33,31 +41,91 @@ def newsletter_page(slug: str) -> str:
 
 
 @bp.post("/newsletters/<slug>/subscribe")
-def subscribe(slug: str) -> Response | tuple[str, int] | str:
+def subscribe(slug: str) -> ResponseValue:
     """Sign a reader up from a form or a JSON request."""
-    session = get_session()
     newsletter = _newsletter_or_404(slug)
-    form = signup_form_class(newsletter)(formdata=read_signup_input())
+    return _signup([newsletter], read_signup_input())
+
+
+@bp.post("/subscribe")
+def subscribe_many() -> ResponseValue:
+    """Sign a reader up to the newsletters ticked on a combined form: one confirmation email."""
+    data = read_signup_input()
+    slugs = list(dict.fromkeys(data.getlist("newsletters")))
+    if not slugs:
+        return _none_chosen(data)
+    if len(slugs) > MAX_NEWSLETTERS_PER_SIGNUP:
+        abort(400, description="Too many newsletters in one signup.")
+    return _signup([_newsletter_or_404(slug) for slug in slugs], data)
+
+
+def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> ResponseValue:
+    form = combined_form_class(newsletters)(formdata=data)
     if not form.validate():
-        return _invalid(newsletter, form)
+        return _invalid(newsletters, form)
+    if bots.looks_automated(data):
+        return _subscribed(newsletters)  # the normal answer: a bot learns nothing
     signup = service.Signup(
         address=form.address,
         name=form.name.data if "name" in form else None,
         consent=bool(form.consent.data) if "consent" in form else False,
     )
-    service.subscribe(session, [newsletter], signup, _origin())
+    service.subscribe(get_session(), newsletters, signup, _origin())
+    return _subscribed(newsletters)
+
+
+def _subscribed(newsletters: list[Newsletter]) -> ResponseValue:
+    first = newsletters[0]
     if wants_json():
         return jsonify(ok=True, status="pending",
-                       message=f"{newsletter.success_title}. {newsletter.success_message}")
-    return render_template("success.html", newsletter=newsletter)
+                       message=f"{first.success_title}. {first.success_message}")
+    if is_embedded():
+        return render_template("embed/success.html", newsletter=first)
+    target = _return_url(newsletters)
+    if target:
+        return redirect(target, code=303)
+    return render_template("success.html", newsletter=first, newsletters=newsletters)
 
 
-def _invalid(newsletter: Newsletter, form: PublicForm) -> Response | tuple[str, int]:
+def _return_url(newsletters: list[Newsletter]) -> str | None:
+    """Return the publisher's page to go back to, with ``?subscribed=<slug>``, if one is set."""
+    urls = {n.return_url for n in newsletters}
+    url = urls.pop() if len(urls) == 1 else None  # different pages: no single place to return
+    if not url or not url.startswith(("https://", "http://")):
+        return None
+    parts = urlsplit(url)
+    slugs = ",".join(n.slug for n in newsletters)
+    query = urlencode([*parse_qsl(parts.query), ("subscribed", slugs)], safe=",")
+    return urlunsplit(parts._replace(query=query))
+
+
+def _invalid(newsletters: list[Newsletter], form: PublicForm) -> ResponseValue:
     if wants_json():
         response = jsonify(ok=False, errors=form.errors)
         response.status_code = 422
         return response
-    return render_template("newsletter.html", newsletter=newsletter, form=form), 422
+    if request.endpoint == "public.subscribe_many":
+        return _combined_page(form, [n.slug for n in newsletters]), 422
+    page = "embed/newsletter.html" if is_embedded() else "newsletter.html"
+    return render_template(page, newsletter=newsletters[0], form=form), 422
+
+
+def _none_chosen(data: MultiDict[str, str]) -> ResponseValue:
+    form = combined_form_class([])(formdata=data)
+    form.validate()
+    errors = {**form.errors, "newsletters": [NONE_CHOSEN]}
+    if wants_json():
+        response = jsonify(ok=False, errors=errors)
+        response.status_code = 422
+        return response
+    return _combined_page(form, [], choice_error=NONE_CHOSEN), 422
+
+
+def _combined_page(form: PublicForm, chosen: list[str], choice_error: str | None = None) -> str:
+    offered = service.public_newsletters(get_session())
+    offered += [_newsletter_or_404(s) for s in chosen if s not in {n.slug for n in offered}]
+    return render_template("subscribe.html", offered=offered, chosen=chosen, form=form,
+                           choice_error=choice_error)
 
 
 @bp.route("/confirm/<token>", methods=["GET", "HEAD"])
@@ -134,7 +202,7 @@ def healthz() -> Response:
 
 def _newsletter_or_404(slug: str) -> Newsletter:
     try:
-        return service.find_newsletter(get_session(), slug)
+        return find_request_newsletter(slug)
     except service.UnknownNewsletter:
         abort(404, description="There is no newsletter at this address.")
 

@@ -12,8 +12,11 @@ from urllib.parse import unquote_to_bytes
 from flask import abort, request
 from werkzeug.datastructures import MultiDict
 
+from .bots import BOT_FIELDS
+
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-SINGLE_VALUED = ("email", "name", "consent", "source")
+SINGLE_VALUED = ("email", "name", "consent", "source", "embed", *BOT_FIELDS)
+MULTI_VALUED = ("newsletters",)  # the combined form's checkboxes
 REPLACEMENT_CHARACTER = "\ufffd"
 NOT_UTF8 = "The form data is not valid UTF-8."
 
@@ -57,8 +60,14 @@ def _from_json() -> MultiDict[str, str]:
         if key == "consent" and isinstance(value, bool):
             if value:
                 fields[key] = "y"
+        elif key in MULTI_VALUED and _is_list_of_strings(value):
+            fields.setlist(key, value)
         elif isinstance(value, str):
             fields[key] = value
         elif value is not None:
             abort(400, description=f"The field '{key}' must be a string.")
     return fields
+
+
+def _is_list_of_strings(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(item, str) for item in value)

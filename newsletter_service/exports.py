@@ -1,0 +1,197 @@
+"""Subscriber exports: one streamed query, written as CSV or JSON as the rows arrive.
+
+The console's buttons, the API and the CLI all call ``export``. Rows come through
+``yield_per`` (a server-side cursor on PostgreSQL) and leave in chunks of ``CHUNK_ROWS``;
+nothing holds the whole list. Each export is logged before its first byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from .links import unsubscribe_url
+from .models import (
+    ConsentEvent,
+    ConsentEventKind,
+    ExportLog,
+    Newsletter,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
+from .subscriptions import unsubscribe_token_maker
+
+COLUMNS = ("email", "name", "newsletter", "status", "created_at", "confirmed_at",
+           "unsubscribed_at", "source", "unsubscribe_url")
+# Proof of consent, after the contract's columns (GDPR art. 7(1)).
+CONSENT_COLUMNS = ("signup_ip", "confirmation_ip", "consent_version")
+ALL_COLUMNS = COLUMNS + CONSENT_COLUMNS
+STATUSES = ("pending", "confirmed", "unsubscribed", "all")
+FORMATS = ("csv", "json")
+# A spreadsheet runs a cell starting with these as a formula (OWASP "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+CHUNK_ROWS = 1000
+# Only these cells hold what readers or importers typed; the others are built by us.
+_TYPED_CELLS = (0, 1, 7)
+
+
+class InvalidExport(ValueError):
+    """The status or format asked for does not exist; the message says which are."""
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Which subscribers of which newsletter to export, and how."""
+
+    newsletter: Newsletter
+    status: str = "confirmed"
+    format: str = "csv"
+    raw: bool = False  # True: cells exactly as stored, formulas and all
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise InvalidExport(f"status must be one of {', '.join(STATUSES)}")
+        if self.format not in FORMATS:
+            raise InvalidExport(f"format must be one of {', '.join(FORMATS)}")
+
+    @property
+    def media_type(self) -> str:
+        return "text/csv; charset=utf-8" if self.format == "csv" else "application/json"
+
+    @property
+    def filename(self) -> str:
+        return f"{self.newsletter.slug}-{self.status}-{utcnow():%Y-%m-%d}.{self.format}"
+
+
+def export(session: Session, spec: ExportSpec, actor: str, *, row_count: int | None = None,
+           on_rows: Callable[[int], None] | None = None) -> Iterator[str]:
+    """Log the export, then return its text chunks; they are read from the database lazily."""
+    session.add(ExportLog(actor=actor[:300], newsletter_id=spec.newsletter.id,
+                          status=spec.status, format=spec.format, row_count=row_count,
+                          created_at=utcnow()))
+    session.commit()
+    rows = _rows(session, spec)
+    writer = _csv_chunks(rows, spec.raw) if spec.format == "csv" else _json_chunks(rows)
+    return _counted(writer, on_rows)
+
+
+def count(session: Session, spec: ExportSpec) -> int:
+    """Return how many rows the export will have."""
+    query = _filtered(select(func.count(Subscription.id)), spec)
+    return int(session.scalar(query) or 0)
+
+
+def _filtered(query: Select[Any], spec: ExportSpec) -> Select[Any]:
+    query = query.where(Subscription.newsletter_id == spec.newsletter.id)
+    if spec.status != "all":
+        query = query.where(Subscription.status == SubscriptionStatus(spec.status))
+    return query
+
+
+def _query(spec: ExportSpec) -> Select[Any]:
+    def last_ip(*kinds: ConsentEventKind) -> Any:
+        return (select(ConsentEvent.ip)
+                .where(ConsentEvent.subscription_id == Subscription.id,
+                       ConsentEvent.kind.in_(kinds))
+                .order_by(ConsentEvent.id.desc()).limit(1).scalar_subquery())
+
+    query = select(
+        Subscriber.email, Subscription.name, Subscription.status, Subscription.created_at,
+        Subscription.confirmed_at, Subscription.unsubscribed_at, Subscription.source,
+        Subscription.id,
+        last_ip(ConsentEventKind.subscribed, ConsentEventKind.imported),
+        last_ip(ConsentEventKind.confirmed),
+        Subscription.consent_version,
+    ).join(Subscription.subscriber)
+    return _filtered(query, spec).order_by(Subscription.id)
+
+
+def _rows(session: Session, spec: ExportSpec) -> Iterator[list[Any]]:
+    """Yield each row in ``ALL_COLUMNS`` order, times as ISO 8601 UTC strings."""
+    slug = spec.newsletter.slug
+    token = unsubscribe_token_maker()  # one signer for the whole export
+    try:
+        result = session.execute(_query(spec).execution_options(yield_per=CHUNK_ROWS))
+        for (email, name, status, created, confirmed, unsubscribed, source, sub_id,
+             signup_ip, confirmation_ip, consent_version) in result:
+            yield [email, name or "", slug, status.value, _time(created), _time(confirmed),
+                   _time(unsubscribed), source or "", unsubscribe_url(token(sub_id)),
+                   signup_ip or "", confirmation_ip or "",
+                   "" if consent_version is None else consent_version]
+    finally:
+        # A web response is streamed after the request's teardown closed its session:
+        # end this read transaction here (on SQLite it holds the write lock).
+        session.rollback()
+
+
+def _time(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else ""
+
+
+def neutralize(cell: str) -> str:
+    """Return ``cell`` with a leading ``'`` when a spreadsheet would run it as a formula."""
+    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
+
+
+def _csv_chunks(rows: Iterator[list[Any]], raw: bool) -> Iterator[tuple[str, int]]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)  # RFC 4180: quotes as needed, CRLF line ends
+    writer.writerow(ALL_COLUMNS)
+    pending = 0
+    for row in rows:
+        if not raw:
+            for index in _TYPED_CELLS:
+                row[index] = neutralize(row[index])
+        writer.writerow(row)
+        pending += 1
+        if pending == CHUNK_ROWS:
+            yield _drain(buffer), pending
+            pending = 0
+    yield _drain(buffer), pending
+
+
+def _json_chunks(rows: Iterator[list[Any]]) -> Iterator[tuple[str, int]]:
+    """Yield one JSON array, an object per row, written piece by piece."""
+    pieces, pending, separator = ["["], 0, "\n"
+    for row in rows:
+        pieces.append(separator + json.dumps(_object(row), ensure_ascii=False))
+        separator = ",\n"
+        pending += 1
+        if pending == CHUNK_ROWS:
+            yield "".join(pieces), pending
+            pieces, pending = [], 0
+    yield "".join(pieces) + "\n]\n", pending
+
+
+def _object(row: Sequence[Any]) -> dict[str, Any]:
+    record = dict(zip(ALL_COLUMNS, row, strict=True))
+    for key, value in record.items():  # JSON says "no value" with null, not ""
+        if value == "" and key not in ("email", "newsletter", "status"):
+            record[key] = None
+    return record
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+def _counted(chunks: Iterator[tuple[str, int]],
+             on_rows: Callable[[int], None] | None) -> Iterator[str]:
+    for text, rows in chunks:
+        if on_rows is not None and rows:
+            on_rows(rows)
+        if text:
+            yield text

@@ -1,0 +1,260 @@
+"""Subscriber imports: a CSV read row by row, written in batches of ``BATCH_SIZE``.
+
+Each batch is one transaction: subscribers and subscriptions are inserted with
+``ON CONFLICT DO NOTHING``, so an existing reader is never duplicated nor changed (an
+unsubscribed reader stays unsubscribed), and erased addresses are skipped. ``confirmed``
+imports readers who opted in elsewhere; otherwise they are pending and each is sent a
+confirmation email through the outbox, under the signup's throttle.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from . import subscriptions
+from .addresses import Address, InvalidAddress, normalize_address
+from .models import (
+    ConsentEvent,
+    ConsentEventKind,
+    Newsletter,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    SuppressedAddress,
+    utcnow,
+)
+from .privacy import suppression_key
+
+BATCH_SIZE = 1000
+MAX_NAME_LENGTH = 200
+MAX_SOURCE_LENGTH = 2048
+
+
+class UnreadableFile(ValueError):
+    """The file is no CSV with an ``email`` column; nothing was imported."""
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One valid row: the line it started on, and its values."""
+
+    line: int
+    address: Address
+    name: str | None = None
+    source: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass
+class ImportReport:
+    """What an import did; ``errors`` are (line, message) of the rows skipped."""
+
+    added: int = 0
+    existing: int = 0
+    suppressed: int = 0
+    emails_queued: int = 0
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.added + self.existing + self.suppressed + len(self.errors)
+
+
+def import_csv(session: Session, newsletter: Newsletter, lines: Iterable[str], *,
+               confirmed: bool, actor: str,
+               on_rows: Callable[[int], None] | None = None) -> ImportReport:
+    """Import the CSV ``lines`` into ``newsletter``; bad rows are reported, not fatal."""
+    report = ImportReport()
+    batch: list[ImportRow] = []
+    done = 0
+    for row in read_rows(lines, report):
+        batch.append(row)
+        if len(batch) == BATCH_SIZE:
+            import_batch(session, newsletter, batch, confirmed=confirmed, actor=actor,
+                         report=report)
+            batch = []
+            if on_rows is not None:
+                on_rows(report.rows - done)
+                done = report.rows
+    import_batch(session, newsletter, batch, confirmed=confirmed, actor=actor, report=report)
+    if on_rows is not None:
+        on_rows(report.rows - done)
+    return report
+
+
+def read_rows(lines: Iterable[str], report: ImportReport) -> Iterator[ImportRow]:
+    """Yield the valid rows; add each bad one to ``report.errors`` with its line number."""
+    reader = csv.DictReader(iter(lines))
+    try:
+        header = reader.fieldnames
+    except csv.Error as error:
+        raise UnreadableFile(f"line 1: {error}") from None
+    if not header or "email" not in [_header(name) for name in header]:
+        raise UnreadableFile("The first line must name the columns, one of them 'email'.")
+    reader.fieldnames = [_header(name) for name in header]
+    line = reader.line_num + 1
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            report.errors.append((line, f"not valid CSV: {error}"))
+        else:
+            try:
+                yield parse_row(line, values)
+            except ValueError as error:
+                report.errors.append((line, str(error)))
+        line = reader.line_num + 1
+
+
+def _header(name: str | None) -> str:
+    return (name or "").strip().lstrip("\ufeff").lower()
+
+
+def parse_row(line: int, values: dict[str | Any, Any]) -> ImportRow:
+    """Return the row's values checked and normalized, or raise ValueError saying why."""
+    for value in values.values():
+        if isinstance(value, str):
+            _check_utf8(value)
+    try:
+        address = normalize_address(values.get("email") or "")
+    except InvalidAddress as error:
+        raise ValueError(f"{values.get('email') or ''!r}: {error}") from None
+    return ImportRow(
+        line=line, address=address,
+        name=_text(values.get("name"), MAX_NAME_LENGTH, "name"),
+        source=_text(values.get("source"), MAX_SOURCE_LENGTH, "source"),
+        created_at=_time(values.get("created_at")),
+    )
+
+
+def _check_utf8(value: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # the file was read with errors="surrogateescape"
+        raise ValueError("not UTF-8 text") from None
+
+
+def _text(value: str | None, limit: int, label: str) -> str | None:
+    # Names and sources land in CSV exports and pages: no line breaks or control characters.
+    text = " ".join("".join(c if c.isprintable() else " " for c in value or "").split())
+    if len(text) > limit:
+        raise ValueError(f"the {label} has more than {limit} characters")
+    return text or None
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise ValueError(f"created_at {value!r} is not an ISO 8601 time") from None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def import_batch(session: Session, newsletter: Newsletter, rows: list[ImportRow], *,
+                 confirmed: bool, actor: str, report: ImportReport) -> list[int]:
+    """Add the rows' readers in one transaction; return the ids of the new subscriptions."""
+    rows = _fresh(session, rows, report)
+    if not rows:
+        return []
+    now = utcnow()
+    upsert = subscriptions.insert_for(session)
+    session.execute(
+        upsert(Subscriber).on_conflict_do_nothing(index_elements=["email_key"]),
+        [{"email": r.address.email, "email_key": r.address.key, "created_at": r.created_at or now}
+         for r in rows],
+    )
+    ids = dict(session.execute(select(Subscriber.email_key, Subscriber.id).where(
+        Subscriber.email_key.in_([r.address.key for r in rows]))).all())
+    created = _insert_subscriptions(session, newsletter, rows, ids, confirmed, now)
+    report.added += len(created)
+    report.existing += len(rows) - len(created)
+    _record_imported(session, created, actor, now)
+    if not confirmed and created:
+        report.emails_queued += _queue_confirmations(session, created)
+    session.commit()
+    return created
+
+
+def _fresh(session: Session, rows: list[ImportRow], report: ImportReport) -> list[ImportRow]:
+    """Drop repeated addresses (the first row wins) and erased ones."""
+    unique: dict[str, ImportRow] = {}
+    for row in rows:
+        if row.address.key in unique:
+            report.existing += 1
+        else:
+            unique[row.address.key] = row
+    hashes = {suppression_key(key): key for key in unique}
+    erased = session.scalars(select(SuppressedAddress.key_hash)
+                             .where(SuppressedAddress.key_hash.in_(list(hashes))))
+    for key_hash in erased:
+        del unique[hashes[key_hash]]
+        report.suppressed += 1
+    return list(unique.values())
+
+
+def _insert_subscriptions(session: Session, newsletter: Newsletter, rows: list[ImportRow],
+                          ids: dict[str, int], confirmed: bool,
+                          now: datetime) -> list[int]:
+    status = SubscriptionStatus.confirmed if confirmed else SubscriptionStatus.pending
+    upsert = subscriptions.insert_for(session)
+    statement = (upsert(Subscription)
+                 .on_conflict_do_nothing(index_elements=["subscriber_id", "newsletter_id"])
+                 .returning(Subscription.id))
+    values = [{"subscriber_id": ids[r.address.key], "newsletter_id": newsletter.id,
+               "status": status, "name": r.name, "source": r.source, "token_version": 1,
+               "consent_given": False, "created_at": r.created_at or now,
+               "confirmed_at": now if confirmed else None} for r in rows]
+    return list(session.scalars(statement, values))
+
+
+def _record_imported(session: Session, created: list[int], actor: str, now: datetime) -> None:
+    if created:
+        session.execute(insert(ConsentEvent), [
+            {"subscription_id": subscription_id, "kind": ConsentEventKind.imported, "at": now,
+             "source": f"import by {actor}"[:MAX_SOURCE_LENGTH]} for subscription_id in created
+        ])
+
+
+def _queue_confirmations(session: Session, created: list[int]) -> int:
+    new = session.execute(
+        select(Subscription, Subscriber.email).join(Subscription.subscriber)
+        .where(Subscription.id.in_(created)).order_by(Subscription.id)
+    ).all()
+    queued = 0
+    for subscription, email in new:
+        if subscriptions.may_send_confirmation(session, subscription.subscriber_id,
+                                               [subscription]):
+            subscriptions.queue_confirmation(session, [subscription], email)
+            queued += 1
+    return queued
+
+
+class AddressSuppressed(Exception):
+    """The address was erased at its owner's request; it is not added back."""
+
+
+def add_subscriber(session: Session, newsletter: Newsletter, row: ImportRow, *,
+                   confirmed: bool, actor: str) -> tuple[Subscription, bool]:
+    """Add one reader as an import does; return the subscription and whether it is new."""
+    report = ImportReport()
+    created = import_batch(session, newsletter, [row], confirmed=confirmed, actor=actor,
+                           report=report)
+    if report.suppressed:
+        raise AddressSuppressed(row.address.key)
+    subscription = session.scalars(
+        select(Subscription).join(Subscription.subscriber)
+        .where(Subscriber.email_key == row.address.key,
+               Subscription.newsletter_id == newsletter.id)
+    ).one()
+    return subscription, bool(created)

@@ -1,0 +1,100 @@
+"""The console's use cases on readers: find, page through, resend, unsubscribe.
+
+Pages are keyset-paginated on the subscription id (newest first): ``after`` is the last
+id of the page before, so a page costs the same at row 50 and at row 500,000.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, contains_eager, selectinload
+
+from . import subscriptions
+from .addresses import InvalidAddress, normalize_address
+from .models import Subscriber, Subscription, SubscriptionStatus
+
+PAGE_SIZE = 50
+ADMIN_ORIGIN = "admin console"
+
+
+@dataclass(frozen=True)
+class SubscriberQuery:
+    """What the console's subscriber list is filtered by."""
+
+    text: str = ""  # part of the address
+    newsletter_id: int | None = None
+    status: SubscriptionStatus | None = None
+    after: int | None = None  # the last subscription id of the previous page
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of subscriptions, and the cursor of the next one (None: last page)."""
+
+    items: list[Subscription]
+    next_after: int | None
+
+
+def search(session: Session, query: SubscriberQuery, size: int = PAGE_SIZE) -> Page:
+    """Return a page of subscriptions matching ``query``, newest first."""
+    statement = (select(Subscription).join(Subscription.subscriber)
+                 .options(contains_eager(Subscription.subscriber),
+                          selectinload(Subscription.newsletter)))
+    if query.text.strip():
+        statement = statement.where(
+            Subscriber.email_key.contains(query.text.strip().lower(), autoescape=True))
+    if query.newsletter_id is not None:
+        statement = statement.where(Subscription.newsletter_id == query.newsletter_id)
+    if query.status is not None:
+        statement = statement.where(Subscription.status == query.status)
+    if query.after is not None:
+        statement = statement.where(Subscription.id < query.after)
+    items = list(session.scalars(statement.order_by(Subscription.id.desc()).limit(size + 1)))
+    next_after = items[size - 1].id if len(items) > size else None
+    return Page(items[:size], next_after)
+
+
+def get_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
+    """Return a subscriber with its subscriptions, newsletters and consent events."""
+    return session.scalars(
+        select(Subscriber).where(Subscriber.id == subscriber_id).options(
+            selectinload(Subscriber.subscriptions).selectinload(Subscription.events),
+            selectinload(Subscriber.subscriptions).selectinload(Subscription.newsletter),
+        )
+    ).one_or_none()
+
+
+def find_by_address(session: Session, email: str) -> Subscriber | None:
+    """Return the subscriber with this address (any case), if there is one."""
+    try:
+        key = normalize_address(email).key
+    except InvalidAddress:
+        return None
+    return session.scalar(select(Subscriber).where(Subscriber.email_key == key))
+
+
+def resend_confirmation(session: Session, subscriber: Subscriber) -> bool:
+    """Send one confirmation for the pending subscriptions, under the signup's throttle."""
+    pending = [s for s in subscriber.subscriptions if s.status is SubscriptionStatus.pending]
+    sent = bool(pending) and subscriptions.may_send_confirmation(session, subscriber.id, pending)
+    if sent:
+        subscriptions.queue_confirmation(session, pending, subscriber.email)
+    session.commit()
+    return sent
+
+
+def unsubscribe(session: Session, subscription: Subscription, actor: str) -> bool:
+    """Unsubscribe as the reader's link does, recording who did it; False: it was done."""
+    token = subscriptions.unsubscribe_token(subscription)
+    origin = subscriptions.Origin(source=f"{ADMIN_ORIGIN}: {actor}")
+    return subscriptions.unsubscribe(session, token, origin).changed
+
+
+def find_subscription(session: Session, subscriber: Subscriber,
+                      newsletter_id: int) -> Subscription | None:
+    """Return the subscriber's subscription to one newsletter, if any."""
+    return session.scalar(select(Subscription).where(
+        Subscription.subscriber_id == subscriber.id,
+        Subscription.newsletter_id == newsletter_id))

@@ -1,0 +1,146 @@
+"""The console: dashboard, newsletters, exports and imports, where readers sign up."""
+
+from __future__ import annotations
+
+import io
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
+from flask.typing import ResponseReturnValue
+
+from .. import charts, exports, imports, newsletters, reports
+from ..db import get_session
+from ..models import Newsletter
+from .admin_auth import actor, login_required
+from .admin_forms import ActionForm, ImportForm, NewsletterForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+MAX_SHOWN_ERRORS = 200
+
+
+@bp.get("/")
+@login_required
+def dashboard() -> str:
+    """Show every newsletter's counts and the signups of the last 90 days."""
+    board = reports.dashboard(get_session())
+    chart = charts.activity_chart(board.days, "Signups and confirmations per day, last 90 days")
+    return render_template("admin/dashboard.html", board=board, chart=chart,
+                           statuses=exports.STATUSES, formats=exports.FORMATS)
+
+
+@bp.route("/newsletters/new", methods=["GET", "POST"])
+@login_required
+def new_newsletter() -> ResponseReturnValue:
+    """Create a newsletter."""
+    defaults = {c: Newsletter.__table__.c[c].default.arg  # type: ignore[union-attr]
+                for c in ("success_title", "success_message", "send_welcome")}
+    form = NewsletterForm(data=defaults)
+    if form.validate_on_submit():
+        settings = form.settings()
+        try:
+            created = newsletters.create_newsletter(get_session(), settings.pop("slug"),
+                                                    settings.pop("name"), **settings)
+        except newsletters.InvalidNewsletter as error:
+            return render_template("admin/newsletter_form.html", form=form, error=error), 422
+        flash(f"Created {created.name}.")
+        return redirect(url_for("admin.edit_newsletter", slug=created.slug))
+    return render_template("admin/newsletter_form.html", form=form, error=None)
+
+
+@bp.route("/newsletters/<slug>", methods=["GET", "POST"])
+@login_required
+def edit_newsletter(slug: str) -> ResponseReturnValue:
+    """Edit a newsletter's settings."""
+    newsletter = _newsletter_or_404(slug)
+    form = NewsletterForm(obj=newsletter)
+    if form.validate_on_submit():
+        try:
+            newsletters.update_newsletter(get_session(), newsletter, form.settings())
+        except newsletters.InvalidNewsletter as error:
+            return render_template("admin/newsletter_form.html", form=form, error=error,
+                                   newsletter=newsletter, action=ActionForm()), 422
+        flash("Saved.")
+        return redirect(url_for("admin.edit_newsletter", slug=newsletter.slug))
+    return render_template("admin/newsletter_form.html", form=form, error=None,
+                           newsletter=newsletter, action=ActionForm())
+
+
+@bp.post("/newsletters/<slug>/active")
+@login_required
+def set_active(slug: str) -> ResponseReturnValue:
+    """Deactivate or reactivate a newsletter."""
+    newsletter = _newsletter_or_404(slug)
+    newsletters.set_active(get_session(), newsletter, request.form.get("active") == "1")
+    flash("Reactivated." if newsletter.is_active else "Deactivated: its forms take no signups.")
+    return redirect(url_for("admin.edit_newsletter", slug=slug))
+
+
+@bp.get("/newsletters/<slug>/export")
+@login_required
+def export(slug: str) -> Response:
+    """Download the newsletter's subscribers, streamed as they are read."""
+    try:
+        spec = exports.ExportSpec(_newsletter_or_404(slug),
+                                  status=request.args.get("status", "confirmed"),
+                                  format=request.args.get("format", "csv"),
+                                  raw=request.args.get("raw") == "true")
+    except exports.InvalidExport as error:
+        abort(400, description=str(error))
+    chunks = exports.export(get_session(), spec, actor())
+    return Response(stream_with_context(chunks), mimetype=spec.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{spec.filename}"'})
+
+
+@bp.route("/newsletters/<slug>/import", methods=["GET", "POST"])
+@login_required
+def import_subscribers(slug: str) -> str | tuple[str, int]:
+    """Import readers from an uploaded CSV file (larger than other requests may be)."""
+    newsletter = _newsletter_or_404(slug)
+    # This endpoint alone takes big bodies; CSRFProtect is off for it so that the limit
+    # is raised before the body is parsed, and the form checks the CSRF token instead.
+    request.max_content_length = current_app.config["ADMIN_UPLOAD_MAX_BYTES"]
+    form = ImportForm()
+    if not form.validate_on_submit():
+        return render_template("admin/import.html", newsletter=newsletter, form=form, report=None)
+    lines = io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig",
+                             errors="surrogateescape", newline="")
+    try:
+        report = imports.import_csv(get_session(), newsletter, lines,
+                                    confirmed=form.confirmed.data, actor=actor())
+    except imports.UnreadableFile as error:
+        return render_template("admin/import.html", newsletter=newsletter, form=form,
+                               report=None, error=error), 422
+    return render_template("admin/import.html", newsletter=newsletter, form=form, report=report,
+                           max_errors=MAX_SHOWN_ERRORS)
+
+
+@bp.get("/sources")
+@login_required
+def sources() -> str:
+    """Show the pages readers signed up on, with signups and confirmations per newsletter."""
+    return render_template("admin/sources.html", rows=reports.source_report(get_session()))
+
+
+@bp.get("/exports")
+@login_required
+def export_log() -> str:
+    """Show who exported what, and when."""
+    return render_template("admin/exports.html", entries=reports.export_log(get_session()))
+
+
+def _newsletter_or_404(slug: str) -> Newsletter:
+    newsletter = newsletters.get_newsletter(get_session(), slug)
+    if newsletter is None:
+        abort(404, description="There is no newsletter with that slug.")
+    return newsletter

@@ -1,0 +1,145 @@
+"""The token API (``/api/v1``): newsletters, exports, adding, unsubscribing and erasing readers.
+
+Every request carries ``Authorization: Bearer <token>``; every answer is JSON, errors
+included. Tokens travel in that header only, never in a URL, so no access log holds one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, abort, g, jsonify, request, stream_with_context
+from werkzeug.exceptions import HTTPException
+
+from .. import api_tokens, exports, imports, newsletters, privacy, subscribers
+from ..db import get_session
+from ..models import Newsletter
+from .answers import ERROR_MESSAGES
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+@bp.before_request
+def authenticate() -> Response | None:
+    """Refuse requests without a live token: 401 with ``WWW-Authenticate: Bearer``."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized(None)
+    try:
+        g.api_token = api_tokens.authenticate(get_session(), token.strip())
+    except api_tokens.InvalidApiToken:
+        return _unauthorized("invalid_token")
+    return None
+
+
+@bp.get("/newsletters")
+def list_newsletters() -> Response:
+    """List every newsletter."""
+    return jsonify([{"slug": n.slug, "name": n.name, "description": n.description,
+                     "active": n.is_active} for n in newsletters.all_newsletters(get_session())])
+
+
+@bp.get("/newsletters/<slug>/subscribers")
+def export(slug: str) -> Response:
+    """Stream the newsletter's subscribers as CSV or JSON."""
+    try:
+        spec = exports.ExportSpec(_newsletter_or_404(slug),
+                                  status=request.args.get("status", "confirmed"),
+                                  format=request.args.get("format", "csv"),
+                                  raw=request.args.get("raw") == "true")
+    except exports.InvalidExport as error:
+        abort(400, description=str(error))
+    chunks = exports.export(get_session(), spec, _actor())
+    return Response(stream_with_context(chunks), mimetype=spec.media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{spec.filename}"',
+                             "Cache-Control": "no-store"})
+
+
+@bp.post("/newsletters/<slug>/subscribers")
+def add_subscriber(slug: str) -> tuple[Response, int]:
+    """Add a reader: pending with a confirmation email, or confirmed without one."""
+    newsletter = _newsletter_or_404(slug)
+    body = _json_object()
+    confirmed = body.get("confirmed", False)
+    if not isinstance(confirmed, bool) or not isinstance(body.get("name") or "", str):
+        abort(400, description="'confirmed' is true or false, and 'name' a string.")
+    try:
+        row = imports.parse_row(0, {"email": _email(body), "name": body.get("name")})
+    except ValueError as error:
+        field = "name" if str(error).startswith("the name") else "email"
+        return jsonify(ok=False, errors={field: [str(error)]}), 422
+    try:
+        subscription, created = imports.add_subscriber(get_session(), newsletter, row,
+                                                       confirmed=confirmed, actor=_actor())
+    except imports.AddressSuppressed:
+        return jsonify(ok=False, error="This address was erased; it is not added back."), 409
+    return jsonify(ok=True, created=created, status=subscription.status.value), \
+        201 if created else 200
+
+
+@bp.post("/newsletters/<slug>/subscribers/unsubscribe")
+def unsubscribe(slug: str) -> Response:
+    """Unsubscribe a reader from the newsletter."""
+    newsletter = _newsletter_or_404(slug)
+    session = get_session()
+    subscriber = subscribers.find_by_address(session, _email(_json_object()))
+    subscription = subscriber and subscribers.find_subscription(session, subscriber,
+                                                                newsletter.id)
+    if not subscription:
+        abort(404, description="That address is not subscribed to this newsletter.")
+    changed = subscribers.unsubscribe(session, subscription, _actor())
+    return jsonify(ok=True, status="unsubscribed", changed=changed)
+
+
+@bp.delete("/subscribers/<path:email>")
+def erase(email: str) -> Response:
+    """Erase everything about a reader (GDPR art. 17)."""
+    session = get_session()
+    subscriber = subscribers.find_by_address(session, email)
+    if subscriber is None:
+        abort(404, description="There is no reader with that address.")
+    privacy.erase(session, subscriber)
+    return jsonify(ok=True, erased=True)
+
+
+@bp.errorhandler(HTTPException)
+def _error(error: HTTPException) -> Response:
+    status = error.code or 500
+    message = error.description if error.description != type(error).description else None
+    response = jsonify(ok=False, error=message or ERROR_MESSAGES.get(status, "Request failed."))
+    response.status_code = status
+    return response
+
+
+def _unauthorized(error: str | None) -> Response:
+    response = jsonify(ok=False, error="A valid API token is required: "
+                                       "Authorization: Bearer <token>.")
+    response.status_code = 401
+    challenge = 'Bearer realm="newsletter-service"'
+    response.headers["WWW-Authenticate"] = f'{challenge}, error="{error}"' if error else challenge
+    return response
+
+
+def _json_object() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        abort(400, description="Send a JSON object with Content-Type: application/json.")
+    return body
+
+
+def _email(body: dict[str, Any]) -> str:
+    email = body.get("email")
+    if not isinstance(email, str) or not email.strip():
+        abort(400, description="'email' is required and must be a string.")
+    return email
+
+
+def _newsletter_or_404(slug: str) -> Newsletter:
+    newsletter = newsletters.get_newsletter(get_session(), slug)
+    if newsletter is None:
+        abort(404, description="There is no newsletter with that slug.")
+    return newsletter
+
+
+def _actor() -> str:
+    return f"token {g.api_token.name}"

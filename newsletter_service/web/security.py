@@ -1,0 +1,174 @@
+"""Security headers: who may read our JSON (CORS), frame our pages, and what pages may load.
+
+Publishers put our forms on their own sites. The JSON endpoints answer CORS for the
+origins a newsletter allows (any origin when it lists none), never with credentials;
+the iframe page, and the pages a form posted inside it leads to, may be framed by
+those same origins. Every other page refuses to be framed (clickjacking).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, current_app, g, request
+from flask_cors.core import get_cors_options, set_cors_headers
+from sqlalchemy.exc import SQLAlchemyError
+from werkzeug.exceptions import HTTPException
+
+from .. import subscriptions as service
+from ..db import get_session
+from ..models import Newsletter
+
+CORS_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many", "embed.form_description"})
+SUBSCRIBE_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many"})
+FRAME_ENDPOINT = "embed.frame"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+DEFAULT_PORTS = {"http": 80, "https": 443}
+PREFLIGHT_MAX_AGE = 600
+# Our pages load only our own scripts, styles and images, and post only to us.
+PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+               "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
+TOKEN_ENDPOINTS = frozenset({"public.confirm_page", "public.confirm", "public.resend_confirmation",
+                             "public.unsubscribe_page", "public.unsubscribe"})
+# Host names and IP addresses only: flask-cors would read "*" or "(" as a regular expression.
+HOST_PATTERN = re.compile(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]")
+
+
+def init_app(app: Flask) -> None:
+    """Answer CORS on the JSON endpoints and set the security headers of every response."""
+    app.after_request(_add_cors_headers)
+    app.after_request(_add_security_headers)
+
+
+def is_embedded() -> bool:
+    """Tell whether this request comes from our iframe page, so its answer goes back into it."""
+    if request.endpoint == FRAME_ENDPOINT:
+        return True
+    if request.method != "POST" or request.endpoint not in SUBSCRIBE_ENDPOINTS:
+        return False
+    if request.mimetype not in FORM_TYPES:
+        return False
+    try:
+        return request.form.get("embed") == "1"
+    except HTTPException:  # a body too large or malformed: answered as a normal page
+        return False
+
+
+def allowed_origins(newsletters: list[Newsletter]) -> list[str] | None:
+    """Return the origins that every one of ``newsletters`` allows; None means any origin."""
+    allowed: set[str] | None = None
+    for newsletter in newsletters:
+        if not newsletter.origins:
+            continue
+        # A line that is not an origin allows nothing: a typo never opens the form to all.
+        origins = {o for o in map(normalize_origin, newsletter.origins) if o}
+        allowed = origins if allowed is None else allowed & origins
+    return None if allowed is None else sorted(allowed)
+
+
+def normalize_origin(value: str) -> str | None:
+    """Return ``scheme://host[:port]`` as browsers send it in ``Origin``, or None if invalid."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname or parts.username is not None:
+        return None
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return None
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if not HOST_PATTERN.fullmatch(host):
+        return None
+    if port is not None and port != DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    return f"{parts.scheme}://{host}"
+
+
+def _request_origins() -> list[str] | None:
+    """Return the origins this request's newsletters allow (None: any); none if unknowable."""
+    try:
+        return allowed_origins(_request_newsletters())
+    except SQLAlchemyError:  # the database is down: the 503 goes out, readable by no one else
+        return []
+
+
+def find_request_newsletter(slug: str) -> Newsletter:
+    """Return the active newsletter ``slug`` (or raise UnknownNewsletter), once per request.
+
+    The view and the CORS and framing headers all need it: asking the database again
+    after the use case committed would open a second transaction (on SQLite, another
+    write lock) just to read the same row.
+    """
+    found: dict[str, Newsletter] = g.setdefault("newsletters_by_slug", {})
+    if slug not in found:
+        found[slug] = service.find_newsletter(get_session(), slug)
+    return found[slug]
+
+
+def _request_newsletters() -> list[Newsletter]:
+    """Return the known newsletters this request names (by path, or the combined form's list)."""
+    if request.endpoint == "public.subscribe_many":
+        slugs = _posted_slugs()
+    else:
+        slugs = [str((request.view_args or {}).get("slug", ""))]
+    found = []
+    for slug in dict.fromkeys(slugs):
+        try:
+            found.append(find_request_newsletter(slug))
+        except service.UnknownNewsletter:
+            continue  # its 404 is no secret: any origin may read it
+    return found
+
+
+def _posted_slugs() -> list[str]:
+    if request.is_json:
+        payload = request.get_json(silent=True)
+        chosen = payload.get("newsletters") if isinstance(payload, dict) else None
+        return [s for s in chosen if isinstance(s, str)] if isinstance(chosen, list) else []
+    if request.mimetype in FORM_TYPES:
+        try:
+            return request.form.getlist("newsletters")
+        except HTTPException:
+            return []
+    return []
+
+
+def _add_cors_headers(response: Response) -> Response:
+    if request.endpoint not in CORS_ENDPOINTS:
+        return response
+    response.vary.add("Origin")
+    # A preflight of the combined form carries no list of newsletters: it may go ahead,
+    # and the answer to the POST is readable only by an origin all its newsletters allow.
+    combined_preflight = request.method == "OPTIONS" and request.endpoint == "public.subscribe_many"
+    origins = None if combined_preflight else _request_origins()
+    options = get_cors_options(current_app, {
+        "origins": "*" if origins is None else origins,
+        "send_wildcard": origins is None,
+        "supports_credentials": False,
+        "methods": ["GET", "POST"],
+        "allow_headers": ["Content-Type", "Accept"],
+        "max_age": PREFLIGHT_MAX_AGE,
+        "always_send": False,
+        "vary_header": False,  # added above, for every answer of these endpoints
+    })
+    return set_cors_headers(response, options)
+
+
+def _add_security_headers(response: Response) -> Response:
+    """Set a strict Content-Security-Policy, framing rules and privacy headers on every answer."""
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if is_embedded():
+        origins = _request_origins()
+        ancestors = "*" if origins is None else " ".join(["'self'", *origins])
+        response.headers.pop("X-Frame-Options", None)
+    else:
+        ancestors = "'none'"
+        response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Content-Security-Policy"] = f"{PAGE_POLICY}; frame-ancestors {ancestors}"
+    # Links in emails carry tokens in their path: those pages send no Referer at all.
+    token_page = request.endpoint in TOKEN_ENDPOINTS
+    response.headers["Referrer-Policy"] = "no-referrer" if token_page else \
+        "strict-origin-when-cross-origin"
+    return response

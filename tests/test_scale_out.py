@@ -1,0 +1,56 @@
+"""Scale out: three worker processes on one PostgreSQL drain 10,000 emails, each sent once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from newsletter_service import outbox
+from newsletter_service.models import OutboxMessage, OutboxStatus
+
+from .smtp_sink import SMTPSink
+
+pytestmark = pytest.mark.postgres
+MESSAGES = 10_000
+SCRIPT = str(Path(sys.executable).parent / "newsletter-service")
+
+
+def queue_messages(app: Flask) -> None:
+    with app.extensions["db_sessionmaker"]() as session:
+        for index in range(MESSAGES):
+            message = EmailMessage()
+            message["From"] = "news@example.com"
+            message["To"] = f"reader{index}@example.com"
+            message["Subject"] = "Confirm"
+            message["Message-ID"] = f"<scale-{index}@example.com>"
+            message.set_content("Please confirm.")
+            outbox.enqueue(session, message, kind="confirm")
+        session.commit()
+
+
+def test_three_workers_send_10000_emails_exactly_once(pg_app: Flask, smtp_sink: SMTPSink) -> None:
+    queue_messages(pg_app)
+    env = {**os.environ, "NEWSLETTER_DATABASE_URL": pg_app.config["DATABASE_URL"],
+           "NEWSLETTER_SECRET_KEY": "scale-test", "NEWSLETTER_WORKER_BATCH_SIZE": "200",
+           "NEWSLETTER_MAILER": f"smtp://{smtp_sink.host}:{smtp_sink.port}?timeout=30"}
+    workers = [subprocess.Popen([SCRIPT, "worker", "--once"], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    assert [w.returncode for w in workers] == [0, 0, 0], outputs
+    sent_by_worker = [int(out.split("Sent ")[1].split()[0]) for out, _ in outputs]
+    assert sum(sent_by_worker) == MESSAGES
+    assert all(sent > 0 for sent in sent_by_worker), sent_by_worker  # all three took part
+    counts = Counter(m.message["Message-ID"] for m in smtp_sink.received)
+    assert len(counts) == MESSAGES and set(counts.values()) == {1}
+    with pg_app.extensions["db_sessionmaker"]() as session:
+        statuses = dict(session.execute(
+            select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
+    assert statuses == {OutboxStatus.sent: MESSAGES}
