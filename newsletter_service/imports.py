@@ -145,7 +145,10 @@ def _check_utf8(value: str) -> None:
 
 def _text(value: str | None, limit: int, label: str) -> str | None:
     # Names and sources land in CSV exports and pages: no line breaks or control characters.
-    text = " ".join("".join(c if c.isprintable() else " " for c in value or "").split())
+    value = value or ""
+    if not value.isprintable():  # rare: only then look at each character
+        value = "".join(c if c.isprintable() else " " for c in value)
+    text = " ".join(value.split())
     if len(text) > limit:
         raise ValueError(f"the {label} has more than {limit} characters")
     return text or None

@@ -29,8 +29,15 @@ from .models import (
     SubscriptionStatus,
     utcnow,
 )
-from .tokens import ExpiredToken, InvalidToken, Purpose, TokenClaims, make_token, read_token
-from .tokens import _serializer as token_serializer  # one serializer for a whole export
+from .tokens import (
+    ExpiredToken,
+    InvalidToken,
+    Purpose,
+    TokenClaims,
+    make_token,
+    read_token,
+    token_maker,
+)
 
 CONFIRM_KIND = "confirm"
 WELCOME_KIND = "welcome"
@@ -290,8 +297,8 @@ def unsubscribe_token(subscription: Subscription) -> str:
 
 def unsubscribe_token_maker() -> Callable[[int], str]:
     """Return ``f(subscription_id)`` making the same tokens, one signer for many rows."""
-    signer = token_serializer(_keys(), Purpose.unsubscribe)
-    return lambda subscription_id: str(signer.dumps([[subscription_id, 0]]))
+    make = token_maker(_keys(), Purpose.unsubscribe)
+    return lambda subscription_id: make([(subscription_id, 0)])
 
 
 def purge_unconfirmed(session: Session, older_than_days: int) -> int:

@@ -8,10 +8,15 @@ version on the subscription revokes every link issued before.
 from __future__ import annotations
 
 import enum
+import hmac
+import time
+from base64 import urlsafe_b64encode
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+from itsdangerous.encoding import base64_encode, int_to_bytes
 
 
 class Purpose(enum.StrEnum):
@@ -51,6 +56,33 @@ def make_token(secret_key: str | list[str], purpose: Purpose,
     """Sign ``[(subscription_id, token_version), ...]`` for ``purpose``."""
     payload = [[sub_id, version] for sub_id, version in subscriptions]
     return str(_serializer(secret_key, purpose).dumps(payload))
+
+
+def token_maker(secret_key: str | list[str],
+                purpose: Purpose) -> Callable[[list[tuple[int, int]]], str]:
+    """Return a ``make_token`` for many tokens at once, such as an export's rows.
+
+    It writes what itsdangerous writes (uncompressed payload, timestamp, HMAC), so
+    ``read_token`` reads it, but derives the key and the timestamp once instead of per
+    token: signing stops being most of an export's time.
+    """
+    signer = _serializer(secret_key, purpose).make_signer()
+    mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
+    stamp = b"." + base64_encode(int_to_bytes(int(time.time())))
+
+    def make(subscriptions: list[tuple[int, int]]) -> str:
+        # Compact JSON of integer pairs, as itsdangerous's serializer writes it.
+        pairs = ",".join(f"[{int(sub_id)},{int(version)}]" for sub_id, version in subscriptions)
+        value = _b64(f"[{pairs}]".encode()) + stamp
+        signature = mac.copy()
+        signature.update(value)
+        return (value + b"." + _b64(signature.digest())).decode()
+
+    return make
+
+
+def _b64(data: bytes) -> bytes:
+    return urlsafe_b64encode(data).rstrip(b"=")
 
 
 def read_token(secret_key: str | list[str], purpose: Purpose, token: str,

@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -85,7 +86,6 @@ def test_one_address_gets_few_emails_whatever_the_number_of_ips(app: Flask,
 
 
 def test_two_app_servers_share_counts_through_redis(tmp_path: Path, app: Flask) -> None:
-    redis = pytest.importorskip("redis")
     try:
         redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
     except redis.exceptions.RedisError as error:

@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from newsletter_service.addresses import InvalidAddress, normalize_address
-from newsletter_service.tokens import InvalidToken, Purpose, make_token, read_token
+from newsletter_service.tokens import InvalidToken, Purpose, make_token, read_token, token_maker
 
 atom = st.text(string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-", min_size=1,
                max_size=20)
@@ -90,3 +90,13 @@ def test_any_changed_character_breaks_the_token(subscriptions: list[tuple[int, i
         return
     # base64 padding bits: a few spellings decode to the same signed bytes
     assert list(zip(claims.subscription_ids, claims.versions, strict=True)) == subscriptions
+
+
+@given(pairs, st.sampled_from(list(Purpose)))
+def test_batch_token_maker_writes_tokens_read_token_accepts(
+        subscriptions: list[tuple[int, int]], purpose: Purpose) -> None:
+    token = token_maker(["old-key", "key"], purpose)(subscriptions)
+    claims = read_token("key", purpose, token)
+    assert list(zip(claims.subscription_ids, claims.versions, strict=True)) == subscriptions
+    with pytest.raises(InvalidToken):
+        read_token("another-key", purpose, token)
