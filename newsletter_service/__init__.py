@@ -26,7 +26,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from .web import answers, bots, embed, limits, public, security
+    from .web import answers, bots, challenge, embed, limits, public, security
 
     csrf = CSRFProtect(app)
     answers.init_app(app)
@@ -43,6 +43,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
         app.register_blueprint(devmail.bp)
     bots.init_app(app)
+    challenge.init_app(app)
     limits.init_app(app)  # last: it limits the registered endpoints by name
 
     from . import cli

@@ -41,6 +41,15 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,  # proxies in front that set X-Forwarded-For (werkzeug ProxyFix)
     # Bots: a honeypot field and a minimum time between showing a form and its post
     "MIN_FILL_SECONDS": 2.0,
+    # Optional challenges, switched on per newsletter (challenges.py)
+    "CHALLENGE_POW_MAX_NUMBER": 50_000,  # the most work a browser may have to do
+    "CHALLENGE_TTL_SECONDS": 900,
+    "TURNSTILE_SITE_KEY": None,
+    "TURNSTILE_SECRET_KEY": None,
+    "TURNSTILE_VERIFY_URL": "https://challenges.cloudflare.com/turnstile/v0/siteverify",
+    "HCAPTCHA_SITE_KEY": None,
+    "HCAPTCHA_SECRET_KEY": None,
+    "HCAPTCHA_VERIFY_URL": "https://api.hcaptcha.com/siteverify",
     # Admin console
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",

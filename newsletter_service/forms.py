@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import current_app
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, Field, StringField
+from wtforms import BooleanField, EmailField, Field, HiddenField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from .addresses import MAX_ADDRESS_LENGTH, InvalidAddress, normalize_address
@@ -59,6 +59,9 @@ def combined_form_class(newsletters: list[Newsletter]) -> type[PublicForm]:
             validators=[DataRequired("Tick the box to give your consent.")],
         )
     name = "_".join(n.slug for n in newsletters).replace("-", "_")
+    if any(n.challenge != "none" for n in newsletters):
+        # Holds the verdict of the newsletters' challenge (web/challenge.py) as a field error.
+        fields["challenge"] = HiddenField()
     return type(f"SignupForm_{name}", (PublicForm,), fields)
 
 

@@ -109,6 +109,7 @@ class Newsletter(Base):
     confirmation_text: Mapped[str | None] = mapped_column(Text)
     send_welcome: Mapped[bool] = mapped_column(default=True)
     one_click_confirm: Mapped[bool] = mapped_column(default=False)
+    challenge: Mapped[str] = mapped_column(String(20), default="none")  # challenges.ChallengeKind
     allowed_origins: Mapped[str] = mapped_column(Text, default="")  # one origin a line
     return_url: Mapped[str | None] = mapped_column(String(2048))
     reply_to: Mapped[str | None] = mapped_column(String(254))

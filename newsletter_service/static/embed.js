@@ -67,6 +67,51 @@
     return box;
   }
 
+  /* ---- the newsletter's optional challenge (proof of work, Turnstile or hCaptcha) ---- */
+
+  var solving = typeof WeakMap === "function" ? new WeakMap() : null;
+
+  function hex(buffer) {
+    return Array.prototype.map.call(new Uint8Array(buffer), function (b) {
+      return ("0" + b.toString(16)).slice(-2);
+    }).join("");
+  }
+
+  /* Find the number whose SHA-256 with the salt is the challenge (the ALTCHA scheme). */
+  function solvePow(url) {
+    return request(url, { method: "GET" }).then(function (answer) {
+      var c = answer.body, encoder = new TextEncoder(), number = 0;
+      function next() {
+        if (number > c.maxnumber) { return ""; }
+        return crypto.subtle.digest("SHA-256", encoder.encode(c.salt + number)).then(function (d) {
+          if (hex(d) === c.challenge) {
+            return btoa(JSON.stringify({ algorithm: c.algorithm, challenge: c.challenge,
+              number: number, salt: c.salt, signature: c.signature }));
+          }
+          number += 1;
+          return next();
+        });
+      }
+      return next();
+    });
+  }
+
+  function challengeBox(form, challenge) {
+    var box = el("div", { "class": "nls-challenge" });
+    if (challenge.kind === "pow") {
+      var input = el("input", { type: "hidden", name: challenge.field });
+      box.appendChild(input);
+      var solved = solvePow(challenge.url).then(function (value) { input.value = value; });
+      if (solving) { solving.set(form, solved); }
+    } else {
+      box.appendChild(el("div", { "class": challenge.widget_class, "data-sitekey": challenge.sitekey }));
+      if (!document.querySelector('script[src="' + challenge.script + '"]')) {
+        document.head.appendChild(el("script", { src: challenge.script, async: true, defer: true }));
+      }
+    }
+    return box;
+  }
+
   /* Bot traps: a field people never see or reach, and when the form was drawn. */
   function traps(t) {
     var box = el("div", { "class": "nls-trap", "aria-hidden": "true" });
@@ -92,6 +137,7 @@
     form.appendChild(note);
     description.fields.forEach(function (f) { form.appendChild(field(f, prefix)); });
     if (description.traps) { form.appendChild(traps(description.traps)); }
+    if (description.challenge) { form.appendChild(challengeBox(form, description.challenge)); }
     form.appendChild(el("button", { "class": "nls-button", type: "submit" }, description.submit_label));
     card.appendChild(form);
     host.textContent = "";
@@ -207,10 +253,13 @@
       var button = form.querySelector('[type="submit"]');
       clearErrors(form);
       if (button) { button.disabled = true; }
-      request(form.action, {
-        method: "POST",
-        headers: { "Content-Type": "application/json", "Accept": "application/json" },
-        body: JSON.stringify(payload(form))
+      var ready = (solving && solving.get(form)) || Promise.resolve();
+      ready.then(function () {
+        return request(form.action, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Accept": "application/json" },
+          body: JSON.stringify(payload(form))
+        });
       }).then(function (answer) {
         if (answer.status === 200 && answer.body.ok) {
           showSuccess(form, status, success, answer.body.message);

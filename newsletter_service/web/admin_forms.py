@@ -14,13 +14,14 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from ..models import FieldMode
 
 NEWSLETTER_FIELDS = ("slug", "name", "description", "name_field", "consent_text",
                      "success_title", "success_message", "confirmation_subject",
-                     "confirmation_text", "send_welcome", "one_click_confirm",
+                     "confirmation_text", "send_welcome", "one_click_confirm", "challenge",
                      "allowed_origins", "return_url", "reply_to")
 
 
@@ -54,10 +55,17 @@ class NewsletterForm(FlaskForm):
     confirmation_text = TextAreaField("Confirmation email text", validators=[Optional()])
     send_welcome = BooleanField("Send a welcome email after confirmation")
     one_click_confirm = BooleanField("Confirm on opening the link (after a delay)")
+    challenge = SelectField("Challenge against bots", default="none", choices=[
+        SelectChoice("none", "None (honeypot, fill time and rate limits only)"),
+        SelectChoice("pow", "Proof of work in the browser (self-hosted, no third party)"),
+        SelectChoice("turnstile", "Cloudflare Turnstile (needs NEWSLETTER_TURNSTILE_* keys)"),
+        SelectChoice("hcaptcha", "hCaptcha (needs NEWSLETTER_HCAPTCHA_* keys)")])
     allowed_origins = TextAreaField("Allowed origins (one per line, like https://example.com)",
                                     validators=[Optional()])
     return_url = StringField("Return URL", validators=[Optional(), Length(max=2048)])
     reply_to = StringField("Reply-to address", validators=[Optional(), Length(max=254)])
+
+    FIELDS = NEWSLETTER_FIELDS  # in the order the page shows them
 
     def settings(self) -> dict[str, Any]:
         """Return the entered settings, keyed like the Newsletter's columns."""

@@ -22,7 +22,7 @@ from .. import subscriptions as service
 from ..db import get_session
 from ..forms import signup_form_class
 from ..models import FieldMode, Newsletter
-from . import bots
+from . import bots, challenge
 
 bp = Blueprint("embed", __name__)
 
@@ -75,13 +75,14 @@ def describe_form(newsletter: Newsletter) -> dict[str, Any]:
         "name": newsletter.name,
         "description": newsletter.description,
         "action": links.base_url() + url_for("public.subscribe", slug=newsletter.slug),
-        "fields": [_describe_field(field) for field in form],
+        "fields": [_describe_field(field) for field in form if field.type != "HiddenField"],
         "consent_text": newsletter.consent_text,
         "required_note": "indicates required",
         "submit_label": "Subscribe",
         "success": {"title": newsletter.success_title, "message": newsletter.success_message},
         "traps": {"honeypot": bots.HONEYPOT_FIELD, "stamp_field": bots.STAMP_FIELD,
                   "stamp": bots.fill_stamp()},
+        "challenge": challenge.describe(newsletter),
     }
 
 

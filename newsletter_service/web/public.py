@@ -14,7 +14,7 @@ from ..db import get_session
 from ..forms import PublicForm, combined_form_class, signup_form_class
 from ..models import Newsletter
 from ..tokens import ExpiredToken, InvalidToken
-from . import bots
+from . import bots, challenge
 from .answers import error_response, wants_json
 from .security import find_request_newsletter, is_embedded
 from .signup_input import read_signup_input
@@ -65,6 +65,9 @@ def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> Respons
         return _invalid(newsletters, form)
     if bots.looks_automated(data):
         return _subscribed(newsletters)  # the normal answer: a bot learns nothing
+    if not challenge.passes(newsletters, data):
+        form.challenge.errors.append(challenge.FAILED)
+        return _invalid(newsletters, form)
     signup = service.Signup(
         address=form.address,
         name=form.name.data if "name" in form else None,
@@ -126,6 +129,12 @@ def _combined_page(form: PublicForm, chosen: list[str], choice_error: str | None
     offered += [_newsletter_or_404(s) for s in chosen if s not in {n.slug for n in offered}]
     return render_template("subscribe.html", offered=offered, chosen=chosen, form=form,
                            choice_error=choice_error)
+
+
+@bp.get("/challenge")
+def challenge_for_browser() -> Response:
+    """Hand out a proof-of-work challenge for a newsletter that asks for one."""
+    return challenge.pow_challenge()
 
 
 @bp.route("/confirm/<token>", methods=["GET", "HEAD"])

@@ -19,8 +19,10 @@ from werkzeug.exceptions import HTTPException
 from .. import subscriptions as service
 from ..db import get_session
 from ..models import Newsletter
+from . import challenge
 
-CORS_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many", "embed.form_description"})
+CORS_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many", "embed.form_description",
+                            "public.challenge_for_browser"})
 SUBSCRIBE_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many"})
 FRAME_ENDPOINT = "embed.frame"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -156,6 +158,16 @@ def _add_cors_headers(response: Response) -> Response:
     return set_cors_headers(response, options)
 
 
+def _page_policy() -> str:
+    """Return PAGE_POLICY, opened to a CAPTCHA provider when the page shows its widget."""
+    providers = " ".join(challenge.extra_sources())
+    if not providers:
+        return PAGE_POLICY
+    return (PAGE_POLICY.replace("script-src 'self'", f"script-src 'self' {providers}")
+            .replace("connect-src 'self'", f"connect-src 'self' {providers}")
+            + f"; frame-src {providers}")
+
+
 def _add_security_headers(response: Response) -> Response:
     """Set a strict Content-Security-Policy, framing rules and privacy headers on every answer."""
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -166,7 +178,7 @@ def _add_security_headers(response: Response) -> Response:
     else:
         ancestors = "'none'"
         response.headers["X-Frame-Options"] = "DENY"
-    response.headers["Content-Security-Policy"] = f"{PAGE_POLICY}; frame-ancestors {ancestors}"
+    response.headers["Content-Security-Policy"] = f"{_page_policy()}; frame-ancestors {ancestors}"
     # Links in emails carry tokens in their path: those pages send no Referer at all.
     token_page = request.endpoint in TOKEN_ENDPOINTS
     response.headers["Referrer-Policy"] = "no-referrer" if token_page else \

@@ -12,10 +12,11 @@ from urllib.parse import unquote_to_bytes
 from flask import abort, request
 from werkzeug.datastructures import MultiDict
 
+from ..challenges import RESPONSE_FIELDS
 from .bots import BOT_FIELDS
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-SINGLE_VALUED = ("email", "name", "consent", "source", "embed", *BOT_FIELDS)
+SINGLE_VALUED = ("email", "name", "consent", "source", "embed", *BOT_FIELDS, *RESPONSE_FIELDS)
 MULTI_VALUED = ("newsletters",)  # the combined form's checkboxes
 REPLACEMENT_CHARACTER = "\ufffd"
 NOT_UTF8 = "The form data is not valid UTF-8."
