@@ -10,7 +10,7 @@ import smtplib
 import sys
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
@@ -19,7 +19,7 @@ from email.parser import BytesParser
 from pathlib import Path
 from ssl import CERT_NONE, SSLContext, create_default_context
 from types import TracebackType
-from typing import IO, Protocol, Self, cast
+from typing import IO, Any, Protocol, Self, cast
 from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 log = logging.getLogger(__name__)
@@ -153,15 +153,27 @@ class SMTPMailer(BaseMailer):
     def send(self, message: EmailMessage) -> None:
         """Send one message, reconnecting once if the server had dropped the session."""
         _require_envelope(message)
+        self._transmit(lambda smtp: smtp.send_message(message))
+
+    def send_raw(self, data: bytes, sender: str, recipients: Sequence[str]) -> None:
+        """Send an already rendered message as it is: the outbox's bytes, not parsed again."""
+        if not sender or not recipients:
+            raise MailerError("message has no sender or no recipient", permanent=True)
+        utf8 = not all(address.isascii() for address in (sender, *recipients))
+        options = ["SMTPUTF8"] if utf8 else []
+        self._transmit(lambda smtp: smtp.sendmail(sender, list(recipients), data,
+                                                  mail_options=options))
+
+    def _transmit(self, transaction: Callable[[smtplib.SMTP], dict[str, Any]]) -> None:
         try:
-            self._send_in_session(message)
+            self._send_in_session(transaction)
         except smtplib.SMTPServerDisconnected:
             # Relays hang up on idle sessions. If the drop came after the final dot the
             # message may arrive twice: delivery is at-least-once by design.
             log.info("%r: server closed the connection, reconnecting once", self)
             self._hang_up()
             try:
-                self._send_in_session(message)
+                self._send_in_session(transaction)
             except smtplib.SMTPServerDisconnected as error:
                 self._hang_up()
                 raise self._error("send", error, permanent=False) from error
@@ -197,12 +209,12 @@ class SMTPMailer(BaseMailer):
             context.verify_mode = CERT_NONE
         return context
 
-    def _send_in_session(self, message: EmailMessage) -> None:
+    def _send_in_session(self, transaction: Callable[[smtplib.SMTP], dict[str, Any]]) -> None:
         """Send on the open session; a dropped session comes out as SMTPServerDisconnected."""
         self.open()
         assert self._smtp is not None
         try:
-            refused = self._smtp.send_message(message)
+            refused = transaction(self._smtp)
         except smtplib.SMTPServerDisconnected:
             raise
         except smtplib.SMTPRecipientsRefused as error:

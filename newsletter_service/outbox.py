@@ -12,10 +12,13 @@ import email
 import email.policy
 import logging
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.utils import parseaddr
+from functools import lru_cache
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,8 +27,14 @@ from .mailers import Mailer, MailerError
 from .models import OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
+# The From header of a stored message, folded lines and all (enqueue writes CRLF lines).
+_FROM_HEADER = re.compile(rb"^From:[ \t]*(.*?)\r\n(?![ \t])", re.MULTILINE | re.DOTALL | re.I)
 
 MAX_ERROR_LENGTH = 2000
+# Results are committed this many at a time: a commit per message would cost more than
+# the send. A worker killed between two commits re-sends at most these (at-least-once;
+# each message keeps its Message-ID, so a receiver can tell a repeat).
+COMMIT_EVERY = 20
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ def enqueue(session: Session, message: EmailMessage, *, kind: str,
         kind=kind,
         subscriber_id=subscriber_id,
         subscription_id=subscription_id,
-        recipient=str(message["To"]),
+        recipient=message["To"].addresses[0].addr_spec,  # the envelope's; one To per email
         message=message.as_bytes(policy=email.policy.SMTPUTF8),
     )
     session.add(row)
@@ -83,34 +92,35 @@ def deliver_pending(sessions: sessionmaker[Session], mailer: Mailer, *, worker_i
     claimed = _claim(sessions, worker_id, batch_size, policy)
     if not claimed:
         return report
+    sent: list[int] = []
     with sessions() as session:
         try:
-            for position, (row_id, raw) in enumerate(claimed):
+            for position, (row_id, recipient, raw) in enumerate(claimed):
                 if should_stop():
-                    _release(session, [i for i, _ in claimed[position:]], worker_id)
-                    session.commit()
+                    _release(session, [c[0] for c in claimed[position:]], worker_id)
                     break
                 try:
-                    mailer.send(_parse(raw))
+                    _send(mailer, recipient, raw)
                 except MailerError as error:
                     _record_failure(session, row_id, error, policy, report)
                     if not error.permanent:
                         # The server is unwell: hand the rest back instead of
                         # waiting out a timeout per message.
-                        _release(session, [i for i, _ in claimed[position + 1:]], worker_id)
-                        session.commit()
+                        _release(session, [c[0] for c in claimed[position + 1:]], worker_id)
                         break
                 else:
-                    _record_success(session, row_id, worker_id)
+                    sent.append(row_id)
                     report.sent += 1
-                session.commit()  # each result is durable before the next send
+                if (position + 1) % COMMIT_EVERY == 0:
+                    _record_sent(session, sent, worker_id)
         finally:
+            _record_sent(session, sent, worker_id)
             mailer.close()
     return report
 
 
 def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
-           policy: RetryPolicy) -> list[tuple[int, bytes]]:
+           policy: RetryPolicy) -> list[tuple[int, str, bytes]]:
     now = utcnow()
     with sessions() as session:
         due = (
@@ -134,11 +144,28 @@ def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
                     claimed_until=now + timedelta(seconds=policy.lease_seconds))
         )
         rows = session.execute(
-            select(OutboxMessage.id, OutboxMessage.message)
+            select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.message)
             .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
         ).all()
         session.commit()
-    return [(row_id, raw) for row_id, raw in rows]
+    return [(row_id, recipient, raw) for row_id, recipient, raw in rows]
+
+
+def _send(mailer: Mailer, recipient: str, raw: bytes) -> None:
+    """Send the stored bytes as they are where the mailer can, else as a parsed message."""
+    send_raw = getattr(mailer, "send_raw", None)
+    if send_raw is None:
+        mailer.send(_parse(raw))
+        return
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    found = _FROM_HEADER.search(headers)
+    send_raw(raw, _address_in(found.group(1) if found else b""), [recipient])
+
+
+@lru_cache(maxsize=256)
+def _address_in(from_header: bytes) -> str:
+    # Every email of a newsletter has the same From: parse it once, not per message.
+    return parseaddr(from_header.decode("utf-8", "replace").replace("\r\n", ""))[1]
 
 
 def _parse(raw: bytes) -> EmailMessage:
@@ -156,13 +183,17 @@ def _release(session: Session, ids: list[int], worker_id: str) -> None:
         )
 
 
-def _record_success(session: Session, row_id: int, worker_id: str) -> None:
-    session.execute(
-        update(OutboxMessage)
-        .where(OutboxMessage.id == row_id, OutboxMessage.claimed_by == worker_id)
-        .values(status=OutboxStatus.sent, sent_at=utcnow(), claimed_until=None,
-                attempts=OutboxMessage.attempts + 1, last_error=None)
-    )
+def _record_sent(session: Session, row_ids: list[int], worker_id: str) -> None:
+    """Mark the sent messages in one statement and commit with any failures recorded."""
+    if row_ids:
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.id.in_(row_ids), OutboxMessage.claimed_by == worker_id)
+            .values(status=OutboxStatus.sent, sent_at=utcnow(), claimed_until=None,
+                    attempts=OutboxMessage.attempts + 1, last_error=None)
+        )
+        row_ids.clear()
+    session.commit()
 
 
 def _record_failure(session: Session, row_id: int, error: MailerError, policy: RetryPolicy,

@@ -136,6 +136,26 @@ def test_the_password_is_masked_even_when_the_server_reply_contains_it(
     assert "535 5.7.8 Authentication *** invalid" in str(excinfo.value)
 
 
+@pytest.mark.parametrize("to", ["reader@example.com", "leser@bücher.example"])
+def test_send_raw_delivers_the_stored_bytes_unchanged(smtp_sink: SMTPSink, to: str) -> None:
+    from email import policy as email_policy
+
+    raw = make_message(to=to).as_bytes(policy=email_policy.SMTPUTF8)
+    with smtp_mailer(smtp_sink) as mailer:
+        mailer.send_raw(raw, "news@example.org", [to])
+    [mail] = smtp_sink.received
+    assert (mail.mail_from, mail.rcpt_tos) == ("news@example.org", (to,))
+    assert mail.message["Subject"] == "Please confirm"
+    body = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[1]
+    assert mail.raw.replace(b"\r\n", b"\n").endswith(body)
+
+
+def test_send_raw_refuses_a_message_without_envelope(smtp_sink: SMTPSink) -> None:
+    with smtp_mailer(smtp_sink) as mailer, pytest.raises(MailerError) as refused:
+        mailer.send_raw(b"Subject: x\n\nbody", "", [])
+    assert refused.value.permanent and smtp_sink.received == []
+
+
 def test_one_connection_serves_a_whole_batch(smtp_sink: SMTPSink) -> None:
     with smtp_mailer(smtp_sink) as mailer:
         for number in range(3):

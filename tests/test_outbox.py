@@ -182,5 +182,33 @@ def test_claims_skip_rows_locked_by_another_worker(app: Flask, request: pytest.F
         claimed = outbox._claim(sessions, "w2", 10, POLICY)
         holder.rollback()
     assert len(locked) == 2 and len(claimed) == 2
-    assert not set(locked) & {row_id for row_id, _ in claimed}
+    assert not set(locked) & {row_id for row_id, _, _ in claimed}
     engine.dispose()
+
+
+class RawRecorder(MemoryMailer):
+    """A mailer that takes stored bytes as they are, recording the envelope."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    def send_raw(self, data: bytes, sender: str, recipients: list[str]) -> None:
+        self.envelopes.append((sender, recipients))
+
+
+def test_raw_sending_takes_the_envelope_from_the_stored_message(app: Flask) -> None:
+    from email.headerregistry import Address
+
+    with app.extensions["db_sessionmaker"]() as session:
+        message = EmailMessage()
+        message["From"] = Address("A newsletter name long enough to be folded " * 3,
+                                  addr_spec="news@example.com")
+        message["To"] = Address("Reader", addr_spec="reader@bücher.example")
+        message["Subject"] = "Hi"
+        message.set_content("Hello")
+        outbox.enqueue(session, message, kind="test")
+        session.commit()
+    recorder = RawRecorder()
+    assert deliver(app, recorder).sent == 1
+    assert recorder.envelopes == [("news@example.com", ["reader@bücher.example"])]

@@ -43,6 +43,7 @@ def test_sign_up_receive_the_email_and_confirm(smtp_app: Flask, smtp_sink: SMTPS
     assert deliver_once(smtp_app).sent == 1
     [mail] = smtp_sink.received
     assert mail.rcpt_tos == ("reader@example.com",)
+    assert mail.mail_from == "news@example.com"
     assert mail.message["Subject"] == "Confirm your subscription to The Daily"
     response = client.post(link_in(mail.message))
     assert response.status_code == 200
