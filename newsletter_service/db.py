@@ -10,6 +10,16 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+READ_ONLY = "newsletter_read_only"  # execution option: this transaction never writes
+
+
+def read_only(session: Session) -> None:
+    """Begin the session's transaction as a read that takes no write lock (SQLite).
+
+    Only a transaction not begun yet can be made one: call it before the first query.
+    """
+    if not session.in_transaction():
+        session.connection(execution_options={READ_ONLY: True})
 
 
 class Base(DeclarativeBase):
@@ -53,7 +63,9 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(connection: Any) -> None:
         # A deferred transaction that reads and then writes fails with SQLITE_BUSY when
         # another writer committed in between, whatever the busy timeout; IMMEDIATE waits.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # A long read (an export) says READ_ONLY: in WAL mode it then blocks no writer.
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
 def init_app(app: Flask) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from .db import read_only
 from .links import unsubscribe_url
 from .models import (
     ConsentEvent,
@@ -122,6 +123,7 @@ def _rows(session: Session, spec: ExportSpec) -> Iterator[list[Any]]:
     token = unsubscribe_token_maker()  # one signer for the whole export
     link = unsubscribe_url("")  # the base is the same for every row
     try:
+        read_only(session)  # on SQLite, signups go on while a long export reads
         result = session.execute(_query(spec).execution_options(yield_per=CHUNK_ROWS))
         for (email, name, status, created, confirmed, unsubscribed, source, sub_id,
              signup_ip, confirmation_ip, consent_version) in result:

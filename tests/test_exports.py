@@ -233,3 +233,28 @@ def test_cli_export_needs_a_base_url_outside_debug(production_app: Flask) -> Non
     result = production_app.test_cli_runner().invoke(args=["subscribers", "export", "daily"])
     assert result.exit_code == 1
     assert "Set NEWSLETTER_BASE_URL" in result.output
+
+
+def test_signups_go_on_while_a_long_export_reads(db_app: Flask) -> None:
+    """On SQLite the export reads in a deferred transaction: it holds no write lock."""
+    import sqlite3
+
+    from newsletter_service import exports
+    from newsletter_service.subscriptions import find_newsletter
+
+    make_newsletter(db_app)
+    _import(db_app, "email\n" + "".join(f"r{i}@example.com\n" for i in range(2500)))
+    engine = db_app.extensions["db_engine"]
+    with db_app.app_context(), db_app.extensions["db_sessionmaker"]() as session:
+        spec = exports.ExportSpec(find_newsletter(session, "daily"))
+        chunks = exports.export(session, spec, "test")
+        first = next(chunks)  # the export is reading now, its transaction open
+        if engine.dialect.name == "sqlite":  # a writer that must not wait at all
+            writer = sqlite3.connect(engine.url.database, timeout=0, isolation_level=None)
+            writer.execute("BEGIN IMMEDIATE")  # "database is locked" if the export held it
+            writer.execute("ROLLBACK")
+            writer.close()
+        subscribe(db_app, "during.export@example.com")
+        rest = "".join(chunks)
+    assert first.startswith("email,name,newsletter")
+    assert (first + rest).count("\n") == 2500 + 1
