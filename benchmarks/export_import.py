@@ -215,11 +215,15 @@ def report(runs: list[Run], setup: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Run the export and import benchmarks (``--quick``: 100,000 and 10,000 rows)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--small", type=int, default=100_000)
-    args = parser.parse_args()
+    parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--small", type=int, default=None)
+    parser.add_argument("--quick", action="store_true")
+    args, _ = parser.parse_known_args(argv)  # run_all.py passes its own flags too
+    args.rows = args.rows or (100_000 if args.quick else 1_000_000)
+    args.small = args.small or (10_000 if args.quick else 100_000)
     WORK.mkdir(parents=True, exist_ok=True)
     template = WORK / "empty.sqlite3"
     migrated_database(template)

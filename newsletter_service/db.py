@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
@@ -66,6 +68,23 @@ def _configure_sqlite(engine: Engine) -> None:
         # A long read (an export) says READ_ONLY: in WAL mode it then blocks no writer.
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+@contextmanager
+def reading(session: Session) -> Iterator[None]:
+    """Run the block in a read-only transaction of its own, ended with the block.
+
+    On SQLite the block then takes no write lock, and the use case that follows holds
+    it only while it writes. Inside a transaction already begun, it changes nothing.
+    """
+    if session.in_transaction():
+        yield
+        return
+    read_only(session)
+    try:
+        yield
+    finally:
+        session.commit()  # nothing to write: it ends the read
 
 
 def init_app(app: Flask) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from .. import subscriptions as service
-from ..db import get_session
+from ..db import get_session, reading
 from ..models import Newsletter
 from . import challenge
 
@@ -105,7 +105,9 @@ def find_request_newsletter(slug: str) -> Newsletter:
     """
     found: dict[str, Newsletter] = g.setdefault("newsletters_by_slug", {})
     if slug not in found:
-        found[slug] = service.find_newsletter(get_session(), slug)
+        session = get_session()
+        with reading(session):  # a signup then holds SQLite's write lock only to write
+            found[slug] = service.find_newsletter(session, slug)
     return found[slug]
 
 
