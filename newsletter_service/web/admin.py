@@ -13,7 +13,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -23,6 +22,7 @@ from ..db import get_session
 from ..models import Newsletter
 from .admin_auth import actor, login_required
 from .admin_forms import ActionForm, ImportForm, NewsletterForm
+from .downloads import export_download
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -90,16 +90,7 @@ def set_active(slug: str) -> ResponseReturnValue:
 @login_required
 def export(slug: str) -> Response:
     """Download the newsletter's subscribers, streamed as they are read."""
-    try:
-        spec = exports.ExportSpec(_newsletter_or_404(slug),
-                                  status=request.args.get("status", "confirmed"),
-                                  format=request.args.get("format", "csv"),
-                                  raw=request.args.get("raw") == "true")
-    except exports.InvalidExport as error:
-        abort(400, description=str(error))
-    chunks = exports.export(get_session(), spec, actor())
-    return Response(stream_with_context(chunks), mimetype=spec.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{spec.filename}"'})
+    return export_download(_newsletter_or_404(slug), actor())
 
 
 @bp.route("/newsletters/<slug>/import", methods=["GET", "POST"])

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, abort, g, jsonify, request, stream_with_context
+from flask import Blueprint, Response, abort, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import api_tokens, exports, imports, newsletters, privacy, subscribers
+from .. import api_tokens, imports, newsletters, privacy, subscribers
 from ..db import get_session
 from ..models import Newsletter
 from .answers import ERROR_MESSAGES
+from .downloads import export_download
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -42,17 +43,7 @@ def list_newsletters() -> Response:
 @bp.get("/newsletters/<slug>/subscribers")
 def export(slug: str) -> Response:
     """Stream the newsletter's subscribers as CSV or JSON."""
-    try:
-        spec = exports.ExportSpec(_newsletter_or_404(slug),
-                                  status=request.args.get("status", "confirmed"),
-                                  format=request.args.get("format", "csv"),
-                                  raw=request.args.get("raw") == "true")
-    except exports.InvalidExport as error:
-        abort(400, description=str(error))
-    chunks = exports.export(get_session(), spec, _actor())
-    return Response(stream_with_context(chunks), mimetype=spec.media_type,
-                    headers={"Content-Disposition": f'attachment; filename="{spec.filename}"',
-                             "Cache-Control": "no-store"})
+    return export_download(_newsletter_or_404(slug), _actor())
 
 
 @bp.post("/newsletters/<slug>/subscribers")

@@ -56,7 +56,7 @@ def frame(slug: str) -> str:
     """Show a newsletter's form alone, made to sit in a publisher's iframe."""
     newsletter = _newsletter_or_404(slug)
     form = signup_form_class(newsletter)(formdata=None)
-    return render_template("embed/newsletter.html", newsletter=newsletter, form=form)
+    return render_template("newsletter.html", newsletter=newsletter, form=form, embed=True)
 
 
 @bp.get("/newsletters/<slug>/embed-code")

@@ -83,7 +83,7 @@ def _subscribed(newsletters: list[Newsletter]) -> ResponseValue:
         return jsonify(ok=True, status="pending",
                        message=f"{first.success_title}. {first.success_message}")
     if is_embedded():
-        return render_template("embed/success.html", newsletter=first)
+        return render_template("success.html", newsletter=first, embed=True)
     target = _return_url(newsletters)
     if target:
         return redirect(target, code=303)
@@ -109,8 +109,8 @@ def _invalid(newsletters: list[Newsletter], form: PublicForm) -> ResponseValue:
         return response
     if request.endpoint == "public.subscribe_many":
         return _combined_page(form, [n.slug for n in newsletters]), 422
-    page = "embed/newsletter.html" if is_embedded() else "newsletter.html"
-    return render_template(page, newsletter=newsletters[0], form=form), 422
+    return render_template("newsletter.html", newsletter=newsletters[0], form=form,
+                           embed=is_embedded()), 422
 
 
 def _none_chosen(data: MultiDict[str, str]) -> ResponseValue:
