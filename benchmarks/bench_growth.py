@@ -33,12 +33,10 @@ from benchmarks.common import (  # noqa: E402
     Server,
     create_newsletter,
     database,
-    kinds_to_run,
     latency,
     log,
-    markdown,
     medians,
-    quick_flag,
+    run_on_each_database,
     run_wrk,
     service_env,
 )
@@ -208,10 +206,7 @@ def measure(kind: str, quick: bool, rounds: int = 3) -> list[Result]:
 
 def main(argv: list[str] | None = None) -> list[Result]:
     """Run on SQLite and PostgreSQL; print and return the rows."""
-    quick, kinds = quick_flag(argv)
-    results = [r for kind in kinds_to_run(kinds) for r in measure(kind, quick)]
-    print(markdown(results))
-    return results
+    return run_on_each_database(measure, argv)
 
 
 if __name__ == "__main__":

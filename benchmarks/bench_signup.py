@@ -24,12 +24,10 @@ from benchmarks.common import (  # noqa: E402
     Server,
     create_newsletter,
     database,
-    kinds_to_run,
     latency,
     log,
-    markdown,
     median_of_rounds,
-    quick_flag,
+    run_on_each_database,
     run_wrk,
     service_env,
     throughput,
@@ -96,10 +94,7 @@ def _check_rows(engine) -> None:  # type: ignore[no-untyped-def]
 
 def main(argv: list[str] | None = None) -> list[Result]:
     """Run on SQLite and PostgreSQL; print and return the rows."""
-    quick, kinds = quick_flag(argv)
-    results = [r for kind in kinds_to_run(kinds) for r in measure(kind, quick)]
-    print(markdown(results))
-    return results
+    return run_on_each_database(measure, argv)
 
 
 if __name__ == "__main__":

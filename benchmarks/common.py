@@ -376,3 +376,12 @@ def quick_flag(argv: list[str] | None) -> tuple[bool, list[str]]:
                         help="run only on this database (repeatable); default: both")
     args = parser.parse_args(argv)
     return args.quick, args.db
+
+
+def run_on_each_database(measure: Callable[[str, bool], list[Result]],
+                         argv: list[str] | None) -> list[Result]:
+    """Run ``measure(kind, quick)`` on each database asked for; print and return the rows."""
+    quick, kinds = quick_flag(argv)
+    results = [r for kind in kinds_to_run(kinds) for r in measure(kind, quick)]
+    print(markdown(results))
+    return results

@@ -14,10 +14,10 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
 from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .addresses import InvalidAddress, normalize_address
+from .db import commit_unique
 from .models import Admin, LoginFailure, utcnow
 
 MIN_PASSWORD_LENGTH = 12
@@ -54,11 +54,7 @@ def create_admin(session: Session, email: str, password: str) -> Admin:
                            "characters.")
     admin = Admin(email=address.key, password_hash=HASHER.hash(password), created_at=utcnow())
     session.add(admin)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise InvalidAdmin(f"An admin {address.key} exists already.") from None
+    commit_unique(session, InvalidAdmin(f"An admin {address.key} exists already."))
     return admin
 
 

@@ -13,9 +13,9 @@ import re
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .db import commit_unique
 from .models import ApiToken, utcnow
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,99}$")
@@ -38,11 +38,7 @@ def create_token(session: Session, name: str) -> str:
     token = f"nl_{prefix}_{secrets.token_urlsafe(32)}"
     session.add(ApiToken(name=name, prefix=prefix, token_hash=_digest(token),
                          created_at=utcnow()))
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise TokenNameError(f"A token called '{name}' exists already.") from None
+    commit_unique(session, TokenNameError(f"A token called '{name}' exists already."))
     return token
 
 

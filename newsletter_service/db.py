@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -68,6 +69,15 @@ def _configure_sqlite(engine: Engine) -> None:
         # A long read (an export) says READ_ONLY: in WAL mode it then blocks no writer.
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def commit_unique(session: Session, taken: Exception) -> None:
+    """Commit; when a unique constraint refuses the rows, roll back and raise ``taken``."""
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        raise taken from None
 
 
 @contextmanager

@@ -8,10 +8,10 @@ from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from .addresses import InvalidAddress, normalize_address
+from .db import commit_unique
 from .models import FieldMode, Newsletter
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -79,11 +79,8 @@ def get_newsletter(session: Session, slug: str) -> Newsletter | None:
 
 
 def _commit(session: Session, slug: str) -> None:
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise InvalidNewsletter(f"A newsletter with the slug '{slug}' exists already.") from None
+    taken = InvalidNewsletter(f"A newsletter with the slug '{slug}' exists already.")
+    commit_unique(session, taken)
 
 
 def _cleaned(settings: Mapping[str, Any]) -> dict[str, Any]:
