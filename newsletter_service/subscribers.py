@@ -75,14 +75,10 @@ def find_by_address(session: Session, email: str) -> Subscriber | None:
     return session.scalar(select(Subscriber).where(Subscriber.email_key == key))
 
 
-def resend_confirmation(session: Session, subscriber: Subscriber) -> bool:
+def resend_confirmation(session: Session, subscriber: Subscriber, actor: str) -> bool:
     """Send one confirmation for the pending subscriptions, under the signup's throttle."""
-    pending = [s for s in subscriber.subscriptions if s.status is SubscriptionStatus.pending]
-    sent = bool(pending) and subscriptions.may_send_confirmation(session, subscriber.id, pending)
-    if sent:
-        subscriptions.queue_confirmation(session, pending, subscriber.email)
-    session.commit()
-    return sent
+    origin = subscriptions.Origin(source=f"{ADMIN_ORIGIN}: {actor}")
+    return subscriptions.resend(session, subscriber.subscriptions, origin)
 
 
 def unsubscribe(session: Session, subscription: Subscription, actor: str) -> bool:

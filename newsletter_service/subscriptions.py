@@ -98,6 +98,7 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
     """Sign a reader up; answer the same whatever they were before (nobody learns it)."""
     subscriber_id, new_reader = _ensure_subscriber(session, signup.address)
     needs_email: list[Subscription] = []
+    resending: list[Subscription] = []
     for newsletter in newsletters:
         subscription, created = _ensure_subscription(session, subscriber_id, newsletter, signup)
         if created or subscription.status is SubscriptionStatus.unsubscribed:
@@ -106,10 +107,13 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
             needs_email.append(subscription)
         elif subscription.status is SubscriptionStatus.pending:
             needs_email.append(subscription)
+            resending.append(subscription)
     # A reader created just now has no email in the outbox: nothing to throttle.
     if needs_email and (new_reader or may_send_confirmation(session, subscriber_id,
                                                             needs_email)):
         queue_confirmation(session, needs_email, signup.address.email)
+        for subscription in resending:
+            _record(session, subscription, ConsentEventKind.confirmation_resent, origin)
     session.commit()
 
 
@@ -256,15 +260,23 @@ def confirms_on_open(outcome: LinkOutcome, claims: TokenClaims) -> bool:
     return old_enough and outcome.changed and all(n.one_click_confirm for n in outcome.newsletters)
 
 
-def resend_confirmation(session: Session, expired: ExpiredToken) -> None:
+def resend_confirmation(session: Session, expired: ExpiredToken, origin: Origin) -> None:
     """Send a fresh confirm link for an expired one, under the usual throttle."""
-    subscriptions = [s for s in _current_subscriptions(session, expired.claims)
-                     if s.status is SubscriptionStatus.pending]
-    if subscriptions:
-        subscriber = subscriptions[0].subscriber
-        if may_send_confirmation(session, subscriber.id, subscriptions):
-            queue_confirmation(session, subscriptions, subscriber.email)
+    resend(session, _current_subscriptions(session, expired.claims), origin)
+
+
+def resend(session: Session, subscriptions: list[Subscription], origin: Origin) -> bool:
+    """Queue one new confirmation for those still pending, under the throttle; True if sent."""
+    pending = [s for s in subscriptions if s.status is SubscriptionStatus.pending]
+    subscriber = pending[0].subscriber if pending else None
+    sent = subscriber is not None and may_send_confirmation(session, subscriber.id, pending)
+    if sent:
+        assert subscriber is not None
+        queue_confirmation(session, pending, subscriber.email)
+        for subscription in pending:
+            _record(session, subscription, ConsentEventKind.confirmation_resent, origin)
     session.commit()
+    return sent
 
 
 def read_unsubscribe_link(session: Session, token: str) -> LinkOutcome:

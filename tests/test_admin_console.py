@@ -15,6 +15,7 @@ from sqlalchemy import event
 
 from newsletter_service.models import (
     ConsentEvent,
+    ConsentEventKind,
     ErasedSubscription,
     Newsletter,
     Subscriber,
@@ -181,6 +182,9 @@ def test_resend_queues_a_confirmation(app: Flask, admin: FlaskClient) -> None:
     url = f"/admin/subscribers/{subscription.subscriber_id}/resend"
     page = admin.post(url, follow_redirects=True).get_data(as_text=True)
     assert "Confirmation email queued." in page and len(outbox_rows(app)) == 2
+    resent = all_rows(app, ConsentEvent)[-1]
+    assert resent.kind is ConsentEventKind.confirmation_resent
+    assert resent.source and resent.source.endswith("editor@example.com")
 
 
 def test_unsubscribe_from_the_console_is_recorded(app: Flask, admin: FlaskClient) -> None:

@@ -147,6 +147,8 @@ def test_pending_resubmissions_resend_at_most_once_per_cooldown(app: Flask,
     _age_outbox(app, minutes=6)
     sign_up(client)
     assert len(outbox_rows(app)) == 2
+    kinds = [e.kind for e in all_rows(app, ConsentEvent)]
+    assert kinds == [ConsentEventKind.subscribed, ConsentEventKind.confirmation_resent]
 
 
 @pytest.mark.app_config(CONFIRM_RESEND_COOLDOWN=0, CONFIRM_MAX_PER_DAY=3)
@@ -182,6 +184,7 @@ def test_expired_link_offers_a_new_one(app: Flask, client: FlaskClient,
     response = client.post(f"/confirm/{old}/resend")
     assert response.status_code == 200 and "Check your inbox" in response.get_data(as_text=True)
     assert len(outbox_rows(app)) == 2
+    assert all_rows(app, ConsentEvent)[-1].kind is ConsentEventKind.confirmation_resent
     app.config["CONFIRM_MAX_AGE"] = 60
     deliver(app)
     assert client.post(link_in(mailer.outbox[-1])).status_code == 200

@@ -45,7 +45,8 @@ def detail(subscriber_id: int) -> str:
 @login_required
 def resend(subscriber_id: int) -> ResponseReturnValue:
     """Send the confirmation email again, unless one went out lately."""
-    sent = subscribers.resend_confirmation(get_session(), _subscriber_or_404(subscriber_id))
+    sent = subscribers.resend_confirmation(get_session(), _subscriber_or_404(subscriber_id),
+                                           actor())
     flash("Confirmation email queued." if sent else
           "No email sent: nothing is pending, or one was sent lately.")
     return redirect(url_for(".detail", subscriber_id=subscriber_id))

@@ -172,7 +172,7 @@ def resend_confirmation(token: str) -> Response | str | tuple[str, int]:
     try:
         service.read_confirm_link(session, token)
     except ExpiredToken as expired:
-        service.resend_confirmation(session, expired)
+        service.resend_confirmation(session, expired, _origin())
         return render_template("link_resent.html")
     except InvalidToken:
         return _invalid_link()
