@@ -145,3 +145,24 @@ def test_a_person_who_takes_their_time_is_subscribed(app: Flask, client: FlaskCl
 def test_a_request_without_trap_fields_is_not_dropped(app: Flask, client: FlaskClient) -> None:
     post(client, "x", data={"email": "script@example.com"})
     assert [s.email for s in all_rows(app, Subscriber)] == ["script@example.com"]
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
+def test_login_attempts_from_one_ip_are_limited(app: Flask, client: FlaskClient) -> None:
+    from .admin_support import make_admin
+
+    make_admin(app)
+    statuses = [client.post("/admin/login", data={"email": f"guess{i}@example.com",
+                                                  "password": "wrong password"}).status_code
+                for i in range(4)]
+    assert statuses[:3] == [200, 200, 200] and statuses[3] == 429
+
+
+@pytest.mark.app_config(RATELIMIT_ENABLED=True, RATELIMIT_API="2 per minute")
+def test_api_requests_from_one_ip_are_limited(app: Flask, client: FlaskClient) -> None:
+    from .admin_support import bearer, make_token
+
+    headers = bearer(make_token(app))
+    statuses = [client.get("/api/v1/newsletters", headers=headers).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert client.get("/api/v1/newsletters", headers=headers).json["ok"] is False
