@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run test lint bench clean
+.PHONY: install run admin test lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: install
 	{ $(CLI) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	  echo "Open http://$(HOST):$(PORT)/ ; emails appear at http://$(HOST):$(PORT)/dev/mailbox/"; \
 	  $(CLI) run --host $(HOST) --port $(PORT); }
+
+## admin: make a console login on the development database: make admin EMAIL=you@example.com
+admin: install
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com"; exit 2; }
+	FLASK_DEBUG=1 $(CLI) db upgrade
+	FLASK_DEBUG=1 $(CLI) admins create "$(EMAIL)"
 
 ## test: set up and run the test-suite.
 test: install
