@@ -1,7 +1,7 @@
 """Subscriber exports: one streamed query, written as CSV or JSON as the rows arrive.
 
 The console's buttons, the API and the CLI all call ``export``. Rows come through
-``yield_per`` (a server-side cursor on PostgreSQL) and leave in chunks of ``CHUNK_ROWS``;
+``stream_results`` (a server-side cursor on PostgreSQL) and leave in chunks of ``CHUNK_ROWS``;
 nothing holds the whole list. Each export is logged before its first byte.
 """
 
@@ -124,7 +124,9 @@ def _rows(session: Session, spec: ExportSpec) -> Iterator[list[Any]]:
     link = unsubscribe_url("")  # the base is the same for every row
     try:
         read_only(session)  # on SQLite, signups go on while a long export reads
-        result = session.execute(_query(spec).execution_options(yield_per=CHUNK_ROWS))
+        # Core, not the ORM: plain rows, streamed (a server-side cursor on PostgreSQL).
+        result = session.connection().execute(
+            _query(spec).execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS))
         for (email, name, status, created, confirmed, unsubscribed, source, sub_id,
              signup_ip, confirmation_ip, consent_version) in result:
             yield [email, name or "", slug, status.value, _time(created), _time(confirmed),

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy.engine import Result
-from sqlalchemy.orm import Session
+from sqlalchemy.engine import Connection, Result
 
 from newsletter_service import create_app, imports, subscriptions
 from newsletter_service.models import ExportLog
@@ -129,7 +128,7 @@ def test_empty_export_is_a_header_or_an_empty_array(app: Flask) -> None:
     assert json.loads(_export(runner, "--format", "json")) == []
 
 
-def test_export_streams_with_yield_per_and_never_loads_all_rows(
+def test_export_streams_its_rows_and_never_loads_them_all(
         db_app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     make_newsletter(db_app)
     _import(db_app, "email\n" + "".join(f"r{i}@example.com\n" for i in range(2500)))
@@ -137,16 +136,16 @@ def test_export_streams_with_yield_per_and_never_loads_all_rows(
     client = db_app.test_client()
     log_in(client)
     seen: list[dict[str, Any]] = []
-    real_execute = Session.execute
+    real_execute = Connection.execute
 
-    def spy(self: Session, statement: Any, *args: Any, **kwargs: Any) -> Any:
+    def spy(self: Connection, statement: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(dict(getattr(statement, "_execution_options", {})))
         return real_execute(self, statement, *args, **kwargs)
 
     def refuse(*_args: Any, **_kwargs: Any) -> None:
         raise AssertionError("an export must not load every row")
 
-    monkeypatch.setattr(Session, "execute", spy)
+    monkeypatch.setattr(Connection, "execute", spy)
     response = client.get("/admin/newsletters/daily/export?format=csv")
     assert response.is_streamed  # nothing read yet: rows are read as the body is sent
     monkeypatch.setattr(Result, "all", refuse)
@@ -155,7 +154,8 @@ def test_export_streams_with_yield_per_and_never_loads_all_rows(
     assert len(chunks) >= 3  # written as it was read, a chunk per 1,000 rows
     assert len(_rows(b"".join(c if isinstance(c, bytes) else c.encode() for c in chunks)
                      .decode())) == 2500
-    assert any(options.get("yield_per") == 1000 for options in seen)
+    assert any(options.get("stream_results") and options.get("max_row_buffer") == 1000
+               for options in seen)
 
 
 def test_console_export_is_an_attachment_and_is_logged(app: Flask) -> None:
