@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from email_validator import EmailNotValidError, validate_email
 
 MAX_ADDRESS_LENGTH = 254
-MAX_LOCAL_PART_LENGTH = 64
 
 
 class InvalidAddress(ValueError):

@@ -7,6 +7,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -126,21 +127,36 @@ def provider() -> Iterator[ThreadingHTTPServer]:
     thread.join(timeout=5)
 
 
-@pytest.fixture
-def turnstile(app: Flask, provider: ThreadingHTTPServer) -> ThreadingHTTPServer:
-    app.config.update(TURNSTILE_SITE_KEY="site-key-1", TURNSTILE_SECRET_KEY="secret-1",
-                      TURNSTILE_VERIFY_URL=f"http://127.0.0.1:{provider.server_port}/siteverify")
-    make_newsletter(app, "guarded", "Guarded", challenge="turnstile")
-    return provider
+@dataclass
+class Captcha:
+    """A CAPTCHA newsletter wired to the local siteverify server."""
+
+    server: ThreadingHTTPServer
+    field: str  # what the provider's widget posts
+    widget: str  # the widget's class on our page
+    origin: str  # what our CSP must let in
+
+
+@pytest.fixture(params=["turnstile", "hcaptcha"])
+def captcha(request: pytest.FixtureRequest, app: Flask,
+            provider: ThreadingHTTPServer) -> Captcha:
+    kind = request.param
+    prefix = kind.upper()
+    app.config.update({f"{prefix}_SITE_KEY": "site-key-1", f"{prefix}_SECRET_KEY": "secret-1",
+                       f"{prefix}_VERIFY_URL": f"http://127.0.0.1:{provider.server_port}/v"})
+    make_newsletter(app, "guarded", "Guarded", challenge=kind)
+    if kind == "turnstile":
+        return Captcha(provider, "cf-turnstile-response", "cf-turnstile",
+                       "https://challenges.cloudflare.com")
+    return Captcha(provider, "h-captcha-response", "h-captcha", "https://hcaptcha.com")
 
 
 def test_provider_verdict_decides_server_side(app: Flask, client: FlaskClient,
-                                              turnstile: ThreadingHTTPServer) -> None:
-    refused = client.post(SIGNUP, json={"email": "a@example.com", "cf-turnstile-response": "bad"},
+                                              captcha: Captcha) -> None:
+    refused = client.post(SIGNUP, json={"email": "a@example.com", captcha.field: "bad"},
                           environ_base={"REMOTE_ADDR": "198.51.100.9"})
     assert refused.status_code == 422
-    passed = client.post(SIGNUP, json={"email": "a@example.com",
-                                       "cf-turnstile-response": "good"})
+    passed = client.post(SIGNUP, json={"email": "a@example.com", captcha.field: "good"})
     assert passed.status_code == 200
     assert [s.email for s in all_rows(app, Subscriber)] == ["a@example.com"]
     first = FakeSiteverify.received[0]
@@ -148,20 +164,19 @@ def test_provider_verdict_decides_server_side(app: Flask, client: FlaskClient,
 
 
 def test_provider_unreachable_fails_closed(app: Flask, client: FlaskClient,
-                                           turnstile: ThreadingHTTPServer) -> None:
-    turnstile.shutdown()
-    turnstile.server_close()
-    response = client.post(SIGNUP, json={"email": "a@example.com",
-                                         "cf-turnstile-response": "good"})
+                                           captcha: Captcha) -> None:
+    captcha.server.shutdown()
+    captcha.server.server_close()
+    response = client.post(SIGNUP, json={"email": "a@example.com", captcha.field: "good"})
     assert response.status_code == 422
     assert all_rows(app, Subscriber) == []
 
 
-def test_widget_page_lets_only_the_provider_in(client: FlaskClient,
-                                              turnstile: ThreadingHTTPServer) -> None:
+def test_widget_page_lets_only_the_provider_in(client: FlaskClient, captcha: Captcha) -> None:
     guarded = client.get("/newsletters/guarded")
-    assert 'class="cf-turnstile" data-sitekey="site-key-1"' in guarded.get_data(as_text=True)
+    page = guarded.get_data(as_text=True)
+    assert f'class="{captcha.widget}" data-sitekey="site-key-1"' in page
     policy = guarded.headers["Content-Security-Policy"]
-    assert "script-src 'self' https://challenges.cloudflare.com" in policy
-    assert "frame-src https://challenges.cloudflare.com" in policy
-    assert "cloudflare" not in client.get("/healthz").headers["Content-Security-Policy"]
+    assert f"script-src 'self' {captcha.origin}" in policy
+    assert f"frame-src {captcha.origin}" in policy
+    assert captcha.origin not in client.get("/healthz").headers["Content-Security-Policy"]

@@ -17,7 +17,6 @@ from werkzeug.datastructures import MultiDict
 HONEYPOT_FIELD = "website"
 STAMP_FIELD = "nl_ts"
 BOT_FIELDS = (HONEYPOT_FIELD, STAMP_FIELD)
-STAMP_MAX_AGE = 24 * 3600  # older stamps (a tab left open) prove nothing either way
 
 
 def _signer() -> TimestampSigner:
@@ -40,6 +39,7 @@ def looks_automated(fields: MultiDict[str, str]) -> bool:
         _, signed_at = _signer().unsign(stamp, return_timestamp=True)
     except BadSignature:
         return True  # a stamp we did not issue: forged or mangled by a bot
+    # Only too fast counts: an old stamp is a tab left open, not a bot.
     age = time.time() - signed_at.timestamp()
     return age < float(current_app.config["MIN_FILL_SECONDS"])
 

@@ -20,12 +20,12 @@ from .. import subscriptions as service
 from ..db import get_session, reading
 from ..models import Newsletter
 from . import challenge
+from .signup_input import FORM_TYPES
 
 CORS_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many", "embed.form_description",
                             "public.challenge_for_browser"})
 SUBSCRIBE_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many"})
 FRAME_ENDPOINT = "embed.frame"
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PREFLIGHT_MAX_AGE = 600
 # Our pages load only our own scripts, styles and images, and post only to us.
