@@ -26,10 +26,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from .web import answers, bots, challenge, embed, limits, public, security
+    from .web import answers, bodies, bots, challenge, embed, limits, public, security
 
     csrf = CSRFProtect(app)
     answers.init_app(app)
+    bodies.init_app(app)  # bounded bodies, strict JSON: before any request is read
     security.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(embed.bp)

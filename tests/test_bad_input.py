@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
+from werkzeug.test import EnvironBuilder
+from werkzeug.wrappers import Request
 
-from newsletter_service.models import Subscriber
+from newsletter_service.models import FieldMode, Subscriber, Subscription
 
+from .admin_support import bearer, make_token
 from .factories import all_rows, make_newsletter, outbox_rows
 
 URL = "/newsletters/daily/subscribe"
@@ -43,6 +47,10 @@ REQUESTS: list[tuple[str, dict[str, Any], int]] = [
     ("JSON list value", {"json": {"email": ["a@example.com"]}}, 400),
     ("JSON number", {"json": {"email": 123}}, 400),
     ("JSON null", {"data": "null", "content_type": "application/json"}, 400),
+    ("JSON nested 2,000 deep", {"data": "[" * 2000 + "]" * 2000,
+                                "content_type": "application/json"}, 400),
+    ("JSON key twice", {"data": '{"email": "a@example.com", "email": "b@example.com"}',
+                        "content_type": "application/json"}, 400),
     ("JSON invalid UTF-8", {"data": b'{"email": "\xff\xfe@example.com"}',
                             "content_type": "application/json"}, 400),
     ("form invalid UTF-8", {"data": b"email=%FF%FE%40example.com",
@@ -95,10 +103,87 @@ def test_field_sent_twice_names_the_field(client: FlaskClient) -> None:
 
 
 def test_name_with_line_breaks_is_flattened(app: Flask, client: FlaskClient) -> None:
-    from newsletter_service.models import FieldMode, Subscription
-
     make_newsletter(app, "named", "Named", name_field=FieldMode.optional)
     client.post("/newsletters/named/subscribe",
                 data={"email": "n@example.com", "name": "Bob\r\nSubject: hi"})
     [subscription] = all_rows(app, Subscription)
     assert subscription.name == "Bob Subject: hi"
+
+
+# Every endpoint that reads JSON, each with a body that is valid apart from the fault.
+JSON_ENDPOINTS = [
+    ("/newsletters/daily/subscribe", '{"email": "a@example.com"%s}'),
+    ("/subscribe", '{"newsletters": ["daily"], "email": "a@example.com"%s}'),
+    ("/api/v1/newsletters/daily/subscribers", '{"email": "a@example.com"%s}'),
+    ("/api/v1/newsletters/daily/subscribers/unsubscribe", '{"email": "a@example.com"%s}'),
+]
+JSON_FAULTS = [
+    ("key twice", ', "email": "b@example.com"', "appears more than once"),
+    ("nested 2,000 deep", ', "name": ' + "[" * 2000 + "]" * 2000, "nested too deeply"),
+    ("nested objects", ', "name": ' + '{"a": ' * 2000 + "1" + "}" * 2000, "nested too deeply"),
+]
+
+
+@pytest.mark.parametrize(("path", "template"), JSON_ENDPOINTS, ids=[e[0] for e in JSON_ENDPOINTS])
+@pytest.mark.parametrize(("extra", "message"), [f[1:] for f in JSON_FAULTS],
+                         ids=[f[0] for f in JSON_FAULTS])
+def test_every_json_endpoint_refuses_repeated_keys_and_deep_nesting(
+        app: Flask, client: FlaskClient, path: str, template: str, extra: str,
+        message: str) -> None:
+    headers = bearer(make_token(app)) if path.startswith("/api/") else {}
+    response = client.post(path, data=template % extra, content_type="application/json",
+                           headers=headers)
+    assert response.status_code == 400
+    assert response.json["ok"] is False and message in response.json["error"]
+    assert_nothing_stored(app)
+
+
+class _ChunkedForm(io.RawIOBase):
+    """``email=...&pad=xxx...&name=Bob``, ``pad_bytes`` long, made as it is read."""
+
+    def __init__(self, pad_bytes: int) -> None:
+        self._parts: list[bytes | int] = [b"email=a%40example.com&pad=", pad_bytes, b"&name=Bob"]
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._parts:
+            part = self._parts[0]
+            size = min(len(buffer), part if isinstance(part, int) else len(part))
+            if size == 0:
+                self._parts.pop(0)
+                continue
+            buffer[:size] = b"x" * size if isinstance(part, int) else part[:size]
+            self._parts[0] = part - size if isinstance(part, int) else part[size:]
+            return size
+        return 0
+
+
+def chunked_post(client: FlaskClient, path: str, pad_bytes: int) -> Any:
+    """POST a form as a server hands on a chunked body: no Content-Length, input terminated."""
+    environ = EnvironBuilder(path=path, method="POST", headers={
+        "Accept": "application/json", "Transfer-Encoding": "chunked",
+        "Content-Type": "application/x-www-form-urlencoded"}).get_environ()
+    del environ["CONTENT_LENGTH"]
+    environ.update({"wsgi.input": _ChunkedForm(pad_bytes), "wsgi.input_terminated": True})
+    return client.open(Request(environ))
+
+
+@pytest.mark.parametrize("path", ["/newsletters/daily/subscribe", "/subscribe"])
+def test_chunked_body_over_the_limit_is_refused_not_cut(app: Flask, client: FlaskClient,
+                                                        path: str) -> None:
+    # Werkzeug stopped reading at 64 KiB and went on with the fields it had read.
+    response = chunked_post(client, path, pad_bytes=50_000_000)
+    assert response.status_code == 413
+    assert response.json["ok"] is False
+    assert_nothing_stored(app)
+
+
+@pytest.mark.app_config(MIN_FILL_SECONDS=0)
+def test_chunked_body_under_the_limit_is_read_whole(app: Flask, client: FlaskClient) -> None:
+    make_newsletter(app, "named", "Named", name_field=FieldMode.required)
+    response = chunked_post(client, "/newsletters/named/subscribe", pad_bytes=1000)
+    assert response.status_code == 200, response.json
+    [subscription] = all_rows(app, Subscription)
+    assert subscription.name == "Bob"  # the field after the padding arrived

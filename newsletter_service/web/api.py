@@ -112,7 +112,8 @@ def _unauthorized(error: str | None) -> Response:
 
 
 def _json_object() -> dict[str, Any]:
-    body = request.get_json(silent=True)
+    # Malformed JSON: 400 with a message (web/bodies.py); another type: None, then 400.
+    body = request.get_json(silent=not request.is_json)
     if not isinstance(body, dict):
         abort(400, description="Send a JSON object with Content-Type: application/json.")
     return body

@@ -53,7 +53,7 @@ def _refuse_undecodable_form() -> None:
 
 
 def _from_json() -> MultiDict[str, str]:
-    payload = request.get_json(silent=True)
+    payload = request.get_json()  # malformed JSON: 400 with a message (web/bodies.py)
     if not isinstance(payload, dict):
         abort(400, description="Send a JSON object, such as {\"email\": \"you@example.com\"}.")
     fields: MultiDict[str, str] = MultiDict()
