@@ -59,6 +59,7 @@ def _register_admin(app: Flask, csrf: Any) -> None:
 
     for blueprint in (admin_auth.bp, admin.bp, admin_subscribers.bp, api.bp):
         app.register_blueprint(blueprint)
+    admin_auth.init_app(app)  # sessions signed with their own key, not the emailed links'
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing to forge
     # Raises the body limit before parsing, then its form checks the CSRF token itself.
     csrf.exempt(admin.import_subscribers)

@@ -127,6 +127,45 @@ def admins_create(email: str, password_stdin: bool) -> None:
     click.echo(f"Created admin {admin.email}.")
 
 
+@admins_group.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input (for scripts).")
+def admins_set_password(email: str, password_stdin: bool) -> None:
+    """Give an admin a new password; their console sessions end."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
+    try:
+        admin = admins.set_password(get_session(), email, password)
+    except admins.InvalidAdmin as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Changed the password of {admin.email}; their sessions have ended.")
+
+
+@admins_group.command("disable")
+@click.argument("email")
+def admins_disable(email: str) -> None:
+    """Stop an admin from logging in; their console sessions end."""
+    try:
+        admin = admins.set_disabled(get_session(), email, True)
+    except admins.InvalidAdmin as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Disabled admin {admin.email}.")
+
+
+@admins_group.command("enable")
+@click.argument("email")
+def admins_enable(email: str) -> None:
+    """Let a disabled admin log in again."""
+    try:
+        admin = admins.set_disabled(get_session(), email, False)
+    except admins.InvalidAdmin as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Enabled admin {admin.email}.")
+
+
 @click.group("tokens", cls=AppGroup)
 def tokens_group() -> None:
     """Manage the API's bearer tokens."""

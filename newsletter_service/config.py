@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,8 +57,14 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Lax",
     "SESSION_COOKIE_SECURE": None,  # None: secure unless in debug or testing (plain http)
     "ADMIN_UPLOAD_MAX_BYTES": 32 * 1024 * 1024,  # the console's CSV import, only there
-    "ADMIN_LOGIN_MAX_FAILURES": 5,  # failed logins per address within the window ...
-    "ADMIN_LOGIN_WINDOW_SECONDS": 15 * 60,  # ... before logins are refused for a while
+    "ADMIN_LOGIN_MAX_FAILURES": 5,  # failed logins per address and IP within the window ...
+    "ADMIN_LOGIN_MAX_FAILURES_PER_IP": 20,  # ... or per IP, whatever the address ...
+    "ADMIN_LOGIN_WINDOW_SECONDS": 15 * 60,  # ... before that client is refused for a while
+    "ADMIN_IDLE_TIMEOUT_SECONDS": 30 * 60,  # a console session unused this long has ended
+    "PERMANENT_SESSION_LIFETIME": 12 * 3600,  # and any console session ends after this
+    # Signs console sessions and CSRF tokens; None: derived from SECRET_KEY. Set, it lets
+    # either key be rotated without breaking the other (emailed links use SECRET_KEY).
+    "SESSION_SECRET_KEY": None,
 }
 
 
@@ -72,6 +80,14 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
+    session_key = app.config["SESSION_SECRET_KEY"] or _derived_key(app, "session")
+    app.config["SESSION_SECRET_KEY"] = app.config["WTF_CSRF_SECRET_KEY"] = str(session_key)
+
+
+def _derived_key(app: Flask, purpose: str) -> str:
+    """Return a key for ``purpose`` derived from SECRET_KEY (HMAC-SHA256: one-way)."""
+    secret = str(app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, f"newsletter-service.{purpose}".encode(), hashlib.sha256).hexdigest()
 
 
 def _secret_key(app: Flask) -> str:

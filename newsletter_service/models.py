@@ -238,17 +238,23 @@ class Admin(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Console sessions carry it; bumped (logout, new password, disabling) to end them all.
+    session_version: Mapped[int] = mapped_column(default=1)
+    is_disabled: Mapped[bool] = mapped_column(default=False)
 
 
 class LoginFailure(Base):
-    """A failed console login, counted to slow down password guessing."""
+    """A failed console login (or one being checked), counted to slow down password guessing."""
 
     __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_email_at", "email", "at"),)
+    __table_args__ = (
+        Index("ix_login_failures_email_ip_at", "email", "ip", "at"),
+        Index("ix_login_failures_ip_at", "ip", "at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))  # as typed, lower-cased
-    ip: Mapped[str | None] = mapped_column(String(45))
+    ip: Mapped[str] = mapped_column(String(45))  # "unknown" when the server cannot tell
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -310,3 +316,12 @@ class SuppressedAddress(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class UsedChallenge(Base):
+    """A solved proof-of-work challenge, kept until it expires so it is accepted once."""
+
+    __tablename__ = "used_challenges"
+
+    signature: Mapped[str] = mapped_column(String(128), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -24,7 +24,7 @@ pytest_plugins = ["tests.smtp_sink"]
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TABLES = ("outbox", "consent_events", "subscriptions", "subscribers", "export_logs",
           "erased_subscriptions", "suppressed_addresses", "login_failures", "api_tokens",
-          "admins", "newsletters")
+          "admins", "newsletters", "used_challenges")
 
 
 def required_services() -> set[str]:

@@ -1,14 +1,23 @@
-"""The console's login and logout, and the decorator every console view wears."""
+"""The console's login and logout, its sessions, and the decorator every console view wears.
+
+A console session is Flask's signed cookie, signed with SESSION_SECRET_KEY (not the key of
+emailed links). It names the admin and their ``session_version``, and ends when the admin
+logs out, gets a new password or is disabled (the version moves on), after
+ADMIN_IDLE_TIMEOUT_SECONDS unused, and PERMANENT_SESSION_LIFETIME after the login.
+"""
 
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
 from flask import (
     Blueprint,
+    Flask,
     Response,
+    current_app,
     g,
     redirect,
     render_template,
@@ -16,7 +25,9 @@ from flask import (
     session,
     url_for,
 )
+from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
+from itsdangerous import URLSafeTimedSerializer
 
 from .. import admins
 from ..db import get_session
@@ -27,6 +38,26 @@ bp = Blueprint("admin_auth", __name__, url_prefix="/admin")
 
 View = TypeVar("View", bound=Callable[..., Any])
 WRONG = "Email or password is wrong."
+SESSION_KEYS = ("admin_id", "admin_version", "since", "seen")  # since, seen: Unix times
+
+
+class ConsoleSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, signed with SESSION_SECRET_KEY instead of SECRET_KEY."""
+
+    def get_signing_serializer(self, app: Flask) -> URLSafeTimedSerializer | None:
+        key = app.config.get("SESSION_SECRET_KEY")
+        if not key:
+            return None
+        return URLSafeTimedSerializer(
+            key, salt=self.salt, serializer=self.serializer,
+            signer_kwargs={"key_derivation": self.key_derivation,
+                           "digest_method": self.digest_method},
+        )
+
+
+def init_app(app: Flask) -> None:
+    """Sign the app's sessions with the session key (config.py derives or reads it)."""
+    app.session_interface = ConsoleSessionInterface()
 
 
 def login_required(view: View) -> View:
@@ -34,10 +65,10 @@ def login_required(view: View) -> View:
 
     @functools.wraps(view)
     def wrapped(*args: Any, **kwargs: Any) -> Any:
-        admin_id = session.get("admin_id")
-        admin = admins.find_admin(get_session(), admin_id) if isinstance(admin_id, int) else None
+        admin = _session_admin()
         if admin is None:
-            session.pop("admin_id", None)
+            for key in SESSION_KEYS:
+                session.pop(key, None)
             return redirect(url_for("admin_auth.login", next=request.full_path.rstrip("?")))
         g.admin = admin
         return view(*args, **kwargs)
@@ -73,15 +104,35 @@ def login() -> ResponseReturnValue:
     except admins.LoginFailed:
         return render_template("admin/login.html", form=form, error=WRONG)
     session.clear()  # nothing from before the login survives it
-    session["admin_id"] = admin.id
+    now = int(time.time())
+    session.update(admin_id=admin.id, admin_version=admin.session_version, since=now, seen=now)
     return redirect(_next_page())
 
 
 @bp.post("/logout")
 def logout() -> ResponseReturnValue:
-    """Log out (a POST, so CSRFProtect checks its token and no page can log an admin out)."""
+    """Log out everywhere (a POST, so CSRFProtect checks its token and no page can log out)."""
+    admin = _session_admin()
+    if admin is not None:
+        admins.end_sessions(get_session(), admin.id)  # copies of the cookie die too
     session.clear()
     return redirect(url_for("admin_auth.login"))
+
+
+def _session_admin() -> Admin | None:
+    """Return the admin of this request's session, unless it ended; note the admin's visit."""
+    values = [session.get(key) for key in SESSION_KEYS]
+    if not all(type(value) is int for value in values):
+        return None
+    admin_id, version, since, seen = values
+    now = int(time.time())
+    lifetime = current_app.permanent_session_lifetime.total_seconds()
+    if now - seen > current_app.config["ADMIN_IDLE_TIMEOUT_SECONDS"] or now - since > lifetime:
+        return None
+    admin = admins.session_admin(get_session(), admin_id, version)
+    if admin is not None:
+        session["seen"] = now
+    return admin
 
 
 def _next_page() -> str:

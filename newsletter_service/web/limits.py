@@ -28,6 +28,8 @@ ENDPOINT_LIMITS = {
     "admin_auth.login": "RATELIMIT_LOGIN",
 }
 BLUEPRINT_LIMITS = {"api": "RATELIMIT_API"}
+# Endpoints whose limit counts only some methods: loading the login page is no attempt.
+ENDPOINT_METHODS = {"admin_auth.login": ["POST"]}
 
 
 def init_app(app: Flask) -> Limiter:
@@ -42,7 +44,8 @@ def init_app(app: Flask) -> Limiter:
     for endpoint, key in ENDPOINT_LIMITS.items():
         view = app.view_functions.get(endpoint)
         if view is not None:
-            app.view_functions[endpoint] = limiter.limit(_configured(key))(view)
+            limit = limiter.limit(_configured(key), methods=ENDPOINT_METHODS.get(endpoint))
+            app.view_functions[endpoint] = limit(view)
     for blueprint, key in BLUEPRINT_LIMITS.items():
         if blueprint in app.blueprints:
             limiter.limit(_configured(key))(app.blueprints[blueprint])
