@@ -26,8 +26,8 @@ def free_port() -> int:
 class Gunicorn:
     """``gunicorn wsgi:app`` with N workers, on a free port, with the given environment."""
 
-    def __init__(self, env: dict[str, str], workers: int = 2) -> None:
-        self.port = free_port()
+    def __init__(self, env: dict[str, str], workers: int = 2, port: int | None = None) -> None:
+        self.port = port or free_port()  # pass a port when the env must name it (BASE_URL)
         self.url = f"http://127.0.0.1:{self.port}"
         command = [str(Path(sys.executable).parent / "gunicorn"), "--workers", str(workers),
                    "--bind", f"127.0.0.1:{self.port}", "--log-level", "warning", "wsgi:app"]
