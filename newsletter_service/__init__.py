@@ -17,12 +17,17 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                 instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from . import config, db, mailers
+    from . import config, db, logs, mailers
 
     config.load_config(app, test_config)
+    logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     db.init_app(app)
     app.extensions["mailer"] = mailers.create_mailer(app.config["MAILER"],
                                                      instance_path=app.instance_path)
+
+    from .web import ops, telemetry
+
+    telemetry.init_app(app)  # first hooks: every request gets an id, a log line, a timing
 
     from flask_wtf.csrf import CSRFProtect
 
@@ -34,6 +39,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     app.register_blueprint(public.bp)
     app.register_blueprint(embed.bp)
+    app.register_blueprint(ops.bp)  # /readyz, /metrics
     # Readers post these from publishers' pages and mail clients: no session, no token.
     csrf.exempt(public.subscribe)
     csrf.exempt(public.subscribe_many)

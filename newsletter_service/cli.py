@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
-from flask.cli import AppGroup, FlaskGroup, with_appcontext
+from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 
 from . import (
     admins,
@@ -18,6 +18,7 @@ from . import (
     links,
     migrate,
     newsletters,
+    preflight,
     subscriptions,
     worker,
 )
@@ -92,6 +93,26 @@ def worker_command(once: bool) -> None:
         return
     click.echo("Worker started; Ctrl+C or SIGTERM stops it.")
     worker.run_forever(app, stop)
+
+
+@click.command("check")
+@click.pass_context
+def check_command(ctx: click.Context) -> None:
+    """Check the configuration, database, mailer and rate-limit storage; exit 1 if one fails."""
+    try:
+        app = ctx.ensure_object(ScriptInfo).load_app()
+    except Exception as error:  # noqa: BLE001 - the app refused to start: that is the finding
+        results = [preflight.Check("configuration", False, f"the app does not start: {error}")]
+    else:
+        with app.app_context():
+            results = preflight.run_checks(app)
+    for result in results:
+        click.echo(f"{'✓' if result.ok else '✗'} {result.name}: {result.message}")
+    failed = [result.name for result in results if not result.ok]
+    if failed:
+        click.echo(f"Not ready: {', '.join(failed)}.", err=True)
+        ctx.exit(1)
+    click.echo("Ready.")
 
 
 @click.command("purge-unconfirmed")
@@ -282,7 +303,7 @@ def _require_base_url(purpose: str) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app.cli``."""
-    for command in (db_group, newsletters_group, worker_command, purge_unconfirmed,
+    for command in (db_group, newsletters_group, worker_command, check_command, purge_unconfirmed,
                     admins_group, tokens_group, subscribers_group):
         app.cli.add_command(command)
 
@@ -294,3 +315,4 @@ def _create_app() -> Flask:
 
 
 main = FlaskGroup(create_app=_create_app, help="newsletter-service: signups and double opt-in.")
+main.add_command(check_command)  # found without loading the app: it reports an app that fails

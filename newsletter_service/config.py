@@ -41,6 +41,10 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_LOGIN": "10 per minute",  # per IP: admin login attempts
     "RATELIMIT_API": "300 per minute",  # per IP: the token API
     "TRUSTED_PROXIES": 0,  # proxies in front that set X-Forwarded-For (werkzeug ProxyFix)
+    # Operations: logs and metrics (logs.py, metrics.py)
+    "LOG_FORMAT": "text",  # or "json": one JSON object a line, for log shippers
+    "LOG_LEVEL": "INFO",
+    "METRICS_TOKEN": None,  # set: GET /metrics answers ``Authorization: Bearer <token>``
     # Bots: a honeypot field and a minimum time between showing a form and its post
     "MIN_FILL_SECONDS": 2.0,
     # Optional challenges, switched on per newsletter (challenges.py)

@@ -64,6 +64,21 @@ class SMTPMailer(BaseMailer):
         finally:
             smtp.close()
 
+    def ping(self) -> None:
+        """Connect, EHLO, STARTTLS and log in as configured, then QUIT: no mail is sent."""
+        self.close()
+        self.open()  # raises MailerError if connecting, securing or logging in fails
+        assert self._smtp is not None
+        try:
+            self._smtp.ehlo_or_helo_if_needed()
+            code, reply = self._smtp.noop()
+            if code != 250:
+                raise smtplib.SMTPResponseException(code, reply)
+        except (smtplib.SMTPException, OSError) as error:
+            raise self._error("check", error, permanent=False) from error
+        finally:
+            self.close()
+
     def send(self, message: EmailMessage) -> None:
         """Send one message, reconnecting once if the server had dropped the session."""
         _require_envelope(message)
