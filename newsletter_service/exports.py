@@ -42,8 +42,6 @@ FORMATS = ("csv", "json")
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 CHUNK_ROWS = 1000
-# Only these cells hold what readers or importers typed; the others are built by us.
-_TYPED_CELLS = (0, 1, 7)
 
 
 class InvalidExport(ValueError):
@@ -67,6 +65,7 @@ class ExportSpec:
 
     @property
     def media_type(self) -> str:
+        """Return the Content-Type header's whole value, charset included."""
         return "text/csv; charset=utf-8" if self.format == "csv" else "application/json"
 
     @property
@@ -154,9 +153,8 @@ def _csv_chunks(rows: Iterator[list[Any]], raw: bool) -> Iterator[tuple[str, int
     writer.writerow(ALL_COLUMNS)
     pending = 0
     for row in rows:
-        if not raw:
-            for index in _TYPED_CELLS:
-                row[index] = neutralize(row[index])
+        if not raw:  # every text cell: an IP or a source may come from a forwarded header
+            row = [neutralize(cell) if isinstance(cell, str) else cell for cell in row]
         writer.writerow(row)
         pending += 1
         if pending == CHUNK_ROWS:

@@ -31,6 +31,7 @@ from .models import (
     utcnow,
 )
 from .privacy import suppression_key
+from .sources import clean_label
 
 BATCH_SIZE = 1000
 MAX_NAME_LENGTH = 200
@@ -131,7 +132,7 @@ def parse_row(line: int, values: dict[str | Any, Any]) -> ImportRow:
     return ImportRow(
         line=line, address=address,
         name=_text(values.get("name"), MAX_NAME_LENGTH, "name"),
-        source=_text(values.get("source"), MAX_SOURCE_LENGTH, "source"),
+        source=clean_label(_text(values.get("source"), MAX_SOURCE_LENGTH, "source")),
         created_at=_time(values.get("created_at")),
     )
 

@@ -17,9 +17,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from .db import Base
+from .sources import clean_ip
 
 
 def utcnow() -> datetime:
@@ -195,6 +196,11 @@ class ConsentEvent(Base):
     consent_version: Mapped[int | None] = mapped_column()
 
     subscription: Mapped[Subscription] = relationship(back_populates="events")
+
+    @validates("ip")
+    def _valid_ip(self, _key: str, value: str | None) -> str | None:
+        # It may come from a forwarded header: keep it only if it is an address.
+        return clean_ip(value)
 
 
 class OutboxMessage(Base):

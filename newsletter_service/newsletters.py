@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -29,19 +30,30 @@ DEMO_NEWSLETTERS: list[dict[str, Any]] = [
 ]
 
 
+# Settings that may hold several lines; every other text is one line (it goes into email
+# headers, URLs and page titles, where a line break breaks the signup).
+MULTI_LINE = ("description", "consent_text", "success_message", "confirmation_text",
+              "allowed_origins")
+
+
 class InvalidNewsletter(ValueError):
-    """The newsletter's settings are not acceptable; the message says why."""
+    """The newsletter's settings are not acceptable; the message says why, ``field`` where."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
 
 
 def create_newsletter(session: Session, slug: str, name: str, **settings: Any) -> Newsletter:
     """Create a newsletter; raise InvalidNewsletter for a bad or taken slug."""
+    _refuse_control_characters({"slug": slug, "name": name, **settings})
     if not SLUG_PATTERN.match(slug):
         raise InvalidNewsletter(
             f"'{slug}' is not a valid slug: use lower-case letters, digits and hyphens "
-            "(at most 64 characters, no hyphen at either end)."
+            "(at most 64 characters, no hyphen at either end).", "slug"
         )
     if not name.strip():
-        raise InvalidNewsletter("A newsletter needs a name.")
+        raise InvalidNewsletter("A newsletter needs a name.", "name")
     newsletter = Newsletter(slug=slug, name=name.strip(), **_cleaned(settings))
     session.add(newsletter)
     _commit(session, slug)
@@ -51,12 +63,13 @@ def create_newsletter(session: Session, slug: str, name: str, **settings: Any) -
 def update_newsletter(session: Session, newsletter: Newsletter,
                       changes: Mapping[str, Any]) -> Newsletter:
     """Change a newsletter's settings; a new consent text gets a new consent version."""
+    _refuse_control_characters(changes)
     changes = dict(changes)
     slug = changes.pop("slug", newsletter.slug)
     if not SLUG_PATTERN.match(slug):
-        raise InvalidNewsletter(f"'{slug}' is not a valid slug.")
+        raise InvalidNewsletter(f"'{slug}' is not a valid slug.", "slug")
     if not str(changes.get("name", newsletter.name)).strip():
-        raise InvalidNewsletter("A newsletter needs a name.")
+        raise InvalidNewsletter("A newsletter needs a name.", "name")
     cleaned = _cleaned(changes)
     if cleaned.get("consent_text", newsletter.consent_text) != newsletter.consent_text:
         newsletter.consent_version += 1  # earlier consents were given to the earlier text
@@ -76,6 +89,18 @@ def set_active(session: Session, newsletter: Newsletter, active: bool) -> None:
 def get_newsletter(session: Session, slug: str) -> Newsletter | None:
     """Return the newsletter called ``slug``, active or not."""
     return session.scalar(select(Newsletter).where(Newsletter.slug == slug))
+
+
+def _refuse_control_characters(settings: Mapping[str, Any]) -> None:
+    """Refuse control characters: line breaks only in the multi-line texts, others nowhere."""
+    for field, value in settings.items():
+        allowed = "\t\r\n" if field in MULTI_LINE else ""
+        if isinstance(value, str) and any(unicodedata.category(c) == "Cc" and c not in allowed
+                                          for c in value):
+            label = field.replace("_", " ")
+            rule = "may not hold control characters" if allowed else \
+                "must be one line, without line breaks or other control characters"
+            raise InvalidNewsletter(f"The {label} {rule}.", field)
 
 
 def _commit(session: Session, slug: str) -> None:

@@ -32,6 +32,13 @@ def test_newsletters_add_refuses_a_taken_or_bad_slug(runner: FlaskCliRunner) -> 
     assert bad.exit_code == 1 and "not a valid slug" in bad.output
 
 
+def test_newsletters_add_refuses_control_characters_in_the_name(app: Flask,
+                                                                runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["newsletters", "add", "tech", "--name", "Tech\r\nBcc: x@y.z"])
+    assert result.exit_code == 1 and "one line" in result.output
+    assert all_rows(app, Newsletter) == []
+
+
 def test_seed_demo_only_when_empty(app: Flask, runner: FlaskCliRunner) -> None:
     first = runner.invoke(args=["newsletters", "seed-demo"])
     assert "Added 3 demo newsletters." in first.output

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Result
 
 from newsletter_service import create_app, imports, subscriptions
-from newsletter_service.models import ExportLog
-from newsletter_service.tokens import Purpose, make_token, read_token
+from newsletter_service.models import ConsentEvent, ExportLog
+from newsletter_service.tokens import Purpose, make_token, read_lasting_token
 
 from .admin_support import bearer, log_in, make_admin
 from .admin_support import make_token as make_api_token
@@ -83,7 +84,8 @@ def test_unsubscribe_url_unsubscribes_that_subscription(app: Flask) -> None:
     _import(app, "email\nreader@example.com\n")
     [row] = _rows(_export(app.test_cli_runner()))
     path = row["unsubscribe_url"].removeprefix("http://newsletters.test")
-    claims = read_token(app.config["SECRET_KEY"], Purpose.unsubscribe, path.split("/")[-1])
+    claims = read_lasting_token(app.config["SECRET_KEY"], Purpose.unsubscribe,
+                                path.split("/")[-1])
     [subscription] = all_rows(app, subscriptions.Subscription)
     assert claims.subscription_ids == (subscription.id,)
     assert app.test_client().post(path).status_code == 200
@@ -258,3 +260,69 @@ def test_signups_go_on_while_a_long_export_reads(db_app: Flask) -> None:
         rest = "".join(chunks)
     assert first.startswith("email,name,newsletter")
     assert (first + rest).count("\n") == 2500 + 1
+
+
+@pytest.mark.parametrize("door", ["api", "console"])
+def test_csv_content_type_names_its_charset_once(app: Flask, door: str) -> None:
+    make_newsletter(app)
+    client = app.test_client()
+    if door == "api":
+        response = client.get("/api/v1/newsletters/daily/subscribers",
+                              headers=bearer(make_api_token(app)))
+    else:
+        make_admin(app)
+        log_in(client)
+        response = client.get("/admin/newsletters/daily/export")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+
+
+def test_every_text_cell_is_neutralized_not_only_the_typed_ones(db_app: Flask) -> None:
+    make_newsletter(db_app)
+    subscription = subscribe(db_app, "reader@example.com")
+    _confirm(db_app, subscription.id)
+    with db_app.extensions["db_engine"].begin() as connection:  # as rows stored before
+        connection.execute(text("UPDATE consent_events SET ip = '=cmd|calc'"))
+        connection.execute(text("UPDATE subscriptions SET source = '@SUM(1)'"))
+    [row] = _rows(_export(db_app.test_cli_runner()))
+    assert (row["signup_ip"], row["confirmation_ip"], row["source"]) == \
+        ("'=cmd|calc", "'=cmd|calc", "'@SUM(1)")
+    assert [cell for cell in row.values() if cell.startswith(("=", "+", "-", "@"))] == []
+    [raw] = _rows(_export(db_app.test_cli_runner(), "--raw"))
+    assert raw["signup_ip"] == "=cmd|calc"
+
+
+@pytest.mark.app_config(TRUSTED_PROXIES=1)
+@pytest.mark.parametrize(("forwarded", "stored"), [
+    ("203.0.113.9", "203.0.113.9"),
+    ("2001:DB8::1", "2001:db8::1"),
+    ("=HYPERLINK(\"http://evil.example\")", None),
+    ("-2+3", None),
+    ("x" * 100, None),  # past String(45): PostgreSQL refused the row, the signup got a 500
+])
+def test_signup_ip_from_a_forwarded_header_is_stored_only_if_it_is_an_address(
+        db_app: Flask, forwarded: str, stored: str | None) -> None:
+    make_newsletter(db_app)
+    response = db_app.test_client().post("/newsletters/daily/subscribe",
+                                         json={"email": "reader@example.com"},
+                                         headers={"X-Forwarded-For": forwarded})
+    assert response.status_code == 200
+    [event] = all_rows(db_app, ConsentEvent)
+    assert event.ip == stored
+    [row] = _rows(_export(db_app.test_cli_runner(), "--status", "all"))
+    assert row["signup_ip"] == (stored or "")
+
+
+@pytest.mark.parametrize(("source", "stored"), [
+    ("https://pub.example/story?token=reader-secret#top", "https://pub.example/story"),
+    ("https://user:pw@pub.example:8443/a", "https://pub.example:8443/a"),
+    ("javascript:alert(1)", ""),
+    ("data:text/html,<script>alert(1)</script>", ""),
+    ("Spring fair 2024", "Spring fair 2024"),  # a label, not a URL: kept as it is
+])
+def test_imported_sources_keep_only_an_http_pages_origin_and_path(
+        app: Flask, source: str, stored: str) -> None:
+    make_newsletter(app)
+    _import(app, f'email,source\nreader@example.com,"{source}"\n')
+    [row] = _rows(_export(app.test_cli_runner()))
+    assert row["source"] == stored

@@ -164,7 +164,7 @@
   /* ---- submitting without leaving the page ---- */
 
   function payload(form) {
-    var data = { source: location.href };
+    var data = { source: location.origin + location.pathname };
     Array.prototype.forEach.call(form.elements, function (input) {
       var ticked = input.type === "checkbox" || input.type === "radio";
       if (!input.name || input.disabled || input.name === "embed" || input.name === "source" ||

@@ -52,7 +52,8 @@ def new_newsletter() -> ResponseReturnValue:
             created = newsletters.create_newsletter(get_session(), settings.pop("slug"),
                                                     settings.pop("name"), **settings)
         except newsletters.InvalidNewsletter as error:
-            return render_template("admin/newsletter_form.html", form=form, error=error), 422
+            return render_template("admin/newsletter_form.html", form=form,
+                                   error=form.place_error(error)), 422
         flash(f"Created {created.name}.")
         return redirect(url_for("admin.edit_newsletter", slug=created.slug))
     return render_template("admin/newsletter_form.html", form=form, error=None)
@@ -68,8 +69,9 @@ def edit_newsletter(slug: str) -> ResponseReturnValue:
         try:
             newsletters.update_newsletter(get_session(), newsletter, form.settings())
         except newsletters.InvalidNewsletter as error:
-            return render_template("admin/newsletter_form.html", form=form, error=error,
-                                   newsletter=newsletter, action=ActionForm()), 422
+            return render_template("admin/newsletter_form.html", form=form,
+                                   error=form.place_error(error), newsletter=newsletter,
+                                   action=ActionForm()), 422
         flash("Saved.")
         return redirect(url_for("admin.edit_newsletter", slug=newsletter.slug))
     return render_template("admin/newsletter_form.html", form=form, error=None,

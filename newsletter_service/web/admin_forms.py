@@ -67,6 +67,14 @@ class NewsletterForm(FlaskForm):
 
     FIELDS = NEWSLETTER_FIELDS  # in the order the page shows them
 
+    def place_error(self, error: Exception) -> Exception | None:
+        """Show the service's error next to the field it names; return it if it names none."""
+        field = getattr(error, "field", None)
+        if field not in self.FIELDS:
+            return error
+        self[field].errors = [*self[field].errors, str(error)]
+        return None
+
     def settings(self) -> dict[str, Any]:
         """Return the entered settings, keyed like the Newsletter's columns."""
         values = {name: self[name].data for name in NEWSLETTER_FIELDS}

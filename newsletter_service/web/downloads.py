@@ -19,6 +19,7 @@ def export_download(newsletter: Newsletter, actor: str) -> Response:
     except exports.InvalidExport as error:
         abort(400, description=str(error))
     chunks = exports.export(get_session(), spec, actor)
-    return Response(stream_with_context(chunks), mimetype=spec.media_type,
+    # content_type, not mimetype: Werkzeug would add a second "; charset=utf-8".
+    return Response(stream_with_context(chunks), content_type=spec.media_type,
                     headers={"Content-Disposition": f'attachment; filename="{spec.filename}"',
                              "Cache-Control": "no-store"})

@@ -13,6 +13,7 @@ from .. import subscriptions as service
 from ..db import get_session
 from ..forms import PublicForm, combined_form_class, signup_form_class
 from ..models import Newsletter
+from ..sources import clean_source
 from ..tokens import ExpiredToken, InvalidToken
 from . import bots, challenge
 from .answers import error_response, wants_json
@@ -225,7 +226,7 @@ def _origin() -> service.Origin:
     source = request.form.get("source") if request.form else None
     if request.is_json and isinstance(request.get_json(silent=True), dict):
         source = request.get_json(silent=True).get("source")
-    if not isinstance(source, str) or not source.startswith(("http://", "https://")):
-        source = request.referrer
+    # Only an http(s) page's origin and path: no javascript:, no query string, no fragment.
+    source = clean_source(source) or clean_source(request.referrer)
     return service.Origin(ip=request.remote_addr, user_agent=request.user_agent.string or None,
                           source=source)

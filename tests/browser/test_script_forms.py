@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from playwright.sync_api import Page, expect
 
-from newsletter_service.models import Subscription
+from newsletter_service.models import ConsentEvent, Subscription
 
 from ..factories import all_rows, outbox_rows
 from .conftest import Site
@@ -100,3 +100,19 @@ def test_a_newsletter_that_does_not_allow_the_page_does_not_load(site: Site, pag
     assert any("frame-ancestors" in line for line in console), console  # the iframe refused
     frame = page.frame_locator("#frame-elsewhere")
     expect(frame.get_by_role("button", name="Subscribe")).to_have_count(0)
+
+
+def test_script_form_sends_the_page_without_its_query_or_fragment(site: Site, page: Page) -> None:
+    # A page's query string and fragment can hold a reader's tokens from the publisher's site.
+    posted: list[str] = []
+    page.on("request", lambda request: posted.append(request.post_data or ""))
+    page.goto(site.publisher + "?reset_token=secret#access_token=secret")
+    tech = page.locator("#script-tech")
+    tech.get_by_label("Email address").fill("reader@example.com")
+    tech.get_by_role("button", name="Subscribe").click()
+    expect(tech.get_by_role("status")).to_contain_text("Successfully subscribed")
+    [subscription] = all_rows(site.app, Subscription)
+    [event] = all_rows(site.app, ConsentEvent)
+    assert subscription.source == event.source == site.publisher
+    assert any("reader@example.com" in body for body in posted)
+    assert not any("secret" in body for body in posted)  # not even sent
