@@ -1,8 +1,9 @@
 """Optional challenges a newsletter can switch on: a self-hosted proof of work, or a CAPTCHA.
 
 - ``pow``: the browser finds a number whose SHA-256 with a salt we signed matches a
-  hash we chose (the ALTCHA scheme: nothing leaves the publisher's and our servers).
-  Stateless: the salt carries its expiry and the challenge carries our HMAC.
+  hash we chose (the ALTCHA scheme, v1, with the ``altcha`` package: nothing leaves the
+  publisher's and our servers). The salt carries its expiry and the challenge our HMAC;
+  a solution is accepted once: spent ones are kept in ``used_challenges`` until they expire.
 - ``turnstile`` / ``hcaptcha``: the provider's widget gives a token that we check
   with the provider's ``siteverify`` endpoint, server-side.
 Off (``none``) by default; a newsletter switches one on in the console.
@@ -13,17 +14,21 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-import hashlib
-import hmac
 import json
 import logging
-import secrets
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import altcha
+from sqlalchemy import delete
+from sqlalchemy.orm import Session
+
+from .models import UsedChallenge, utcnow
+from .subscriptions import insert_for
 
 log = logging.getLogger(__name__)
 
@@ -63,28 +68,55 @@ POW_FIELD = "altcha"
 RESPONSE_FIELDS = (POW_FIELD, *(p.response_field for p in PROVIDERS.values()))
 
 
+@dataclass(frozen=True)
+class PowSolution:
+    """A valid solution: the signature that names its challenge, and when that expires."""
+
+    signature: str
+    expires_at: datetime
+
+
 def new_pow_challenge(key: str, max_number: int, ttl_seconds: int) -> dict[str, Any]:
     """Return a fresh proof-of-work challenge, signed with ``key``."""
-    salt = f"{secrets.token_hex(12)}?expires={int(time.time()) + ttl_seconds}"
-    number = secrets.randbelow(max_number + 1)
-    challenge = hashlib.sha256(f"{salt}{number}".encode()).hexdigest()
-    return {"algorithm": "SHA-256", "challenge": challenge, "maxnumber": max_number,
-            "salt": salt, "signature": _sign(key, challenge)}
+    expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
+    made = altcha.create_challenge_v1(altcha.ChallengeOptionsV1(
+        algorithm="SHA-256", max_number=max_number, hmac_key=key, expires=expires))
+    # Our wire format (challenge.js, embed.js): ALTCHA's, with ``maxnumber`` in lower case.
+    return {"algorithm": made.algorithm, "challenge": made.challenge,
+            "maxnumber": made.max_number, "salt": made.salt, "signature": made.signature}
 
 
-def verify_pow(key: str, payload: str) -> bool:
-    """Tell whether ``payload`` (base64 JSON, as ALTCHA posts it) solves a live challenge."""
+def check_pow(key: str, payload: str) -> PowSolution | None:
+    """Return the solution ``payload`` (base64 JSON, as ALTCHA posts it) is, if it is valid."""
     try:
         solution = json.loads(base64.b64decode(payload, validate=True))
-        salt, number = str(solution["salt"]), int(solution["number"])
-        challenge, signature = str(solution["challenge"]), str(solution["signature"])
-    except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
+        fields = {"algorithm": str(solution.get("algorithm", "SHA-256")),
+                  "challenge": str(solution["challenge"]), "number": int(solution["number"]),
+                  "salt": str(solution["salt"]), "signature": str(solution["signature"])}
+    except (binascii.Error, ValueError, KeyError, TypeError, AttributeError, OverflowError,
+            RecursionError):
+        return None  # altcha would raise on some of these (a JSON number, a list): not ours
+    expires_at = _expiry(fields["salt"])
+    if fields["algorithm"] != "SHA-256" or expires_at is None:
+        return None
+    valid, _error = altcha.verify_solution_v1(fields, key, check_expires=True)  # type: ignore[arg-type]
+    return PowSolution(fields["signature"], expires_at) if valid else None
+
+
+def spend_pow(session: Session, key: str, payload: str) -> bool:
+    """Tell whether ``payload`` solves a live challenge not used before; mark it used."""
+    solution = check_pow(key, payload)
+    if solution is None:
         return False
-    if solution.get("algorithm", "SHA-256") != "SHA-256" or _expired(salt):
-        return False
-    solved = hashlib.sha256(f"{salt}{number}".encode()).hexdigest()
-    return hmac.compare_digest(solved, challenge) and \
-        hmac.compare_digest(_sign(key, challenge), signature)
+    session.execute(delete(UsedChallenge).where(UsedChallenge.expires_at < utcnow()))
+    spent = session.scalar(
+        insert_for(session)(UsedChallenge)
+        .values(signature=solution.signature, expires_at=solution.expires_at)
+        .on_conflict_do_nothing(index_elements=["signature"])
+        .returning(UsedChallenge.signature)
+    )
+    session.commit()
+    return spent is not None  # None: the row was there already, a replay
 
 
 def verify_with_provider(verify_url: str, secret: str, token: str,
@@ -107,13 +139,9 @@ def verify_with_provider(verify_url: str, secret: str, token: str,
     return bool(isinstance(answer, dict) and answer.get("success") is True)
 
 
-def _sign(key: str, challenge: str) -> str:
-    return hmac.new(key.encode(), challenge.encode(), hashlib.sha256).hexdigest()
-
-
-def _expired(salt: str) -> bool:
+def _expiry(salt: str) -> datetime | None:
     params = urllib.parse.parse_qs(salt.partition("?")[2])
     try:
-        return int(params["expires"][0]) < time.time()
-    except (KeyError, ValueError, IndexError):
-        return True  # we always set an expiry: a salt without one is not ours
+        return datetime.fromtimestamp(int(params["expires"][0]), UTC)
+    except (KeyError, ValueError, IndexError, OverflowError, OSError):
+        return None  # we always set an expiry: a salt without one is not ours

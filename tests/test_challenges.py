@@ -8,6 +8,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs
@@ -15,8 +16,9 @@ from urllib.parse import parse_qs
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
-from newsletter_service.models import Subscriber
+from newsletter_service.models import Subscriber, UsedChallenge, utcnow
 
 from .factories import all_rows, make_newsletter, outbox_rows
 
@@ -77,6 +79,14 @@ class TestProofOfWork:
         assert response.status_code == 422
         assert all_rows(app, Subscriber) == []
 
+    @pytest.mark.parametrize("payload", ["5", "[]", "null", '"text"', '{"number": 1e400}',
+                                         "[" * 5000 + "]" * 5000])
+    def test_odd_payloads_are_refused_not_errors(self, app: Flask, client: FlaskClient,
+                                                 payload: str) -> None:
+        encoded = base64.b64encode(payload.encode()).decode()
+        response = client.post(SIGNUP, json={"email": "a@example.com", "altcha": encoded})
+        assert response.status_code == 422
+
     def test_challenges_are_never_cached_and_readable_from_any_origin(
             self, client: FlaskClient) -> None:
         response = client.get("/challenge", headers={"Origin": "https://publisher.example"})
@@ -94,6 +104,42 @@ class TestProofOfWork:
         assert described["challenge"] == {"kind": "pow", "field": "altcha",
                                           "url": "http://newsletters.test/challenge"}
         assert [f["name"] for f in described["fields"]] == ["email"]
+
+
+# A small maximum, so that the test solves its challenges in milliseconds.
+@pytest.mark.app_config(CHALLENGE_POW_MAX_NUMBER=500)
+def test_a_solution_is_accepted_once(db_app: Flask) -> None:
+    make_newsletter(db_app, "guarded", "Guarded", challenge="pow")
+    client = db_app.test_client()
+    solved = solve(client.get("/challenge").json)
+    first = client.post(SIGNUP, json={"email": "a@example.com", "altcha": solved})
+    assert first.status_code == 200, first.json
+    for email in ("b@example.com", "c@example.com"):
+        replay = client.post(SIGNUP, json={"email": email, "altcha": solved})
+        assert replay.status_code == 422 and "not a robot" in replay.json["errors"]["challenge"][0]
+    fresh = solve(client.get("/challenge").json)
+    assert client.post(SIGNUP, json={"email": "b@example.com", "altcha": fresh}).status_code == 200
+    assert sorted(s.email for s in all_rows(db_app, Subscriber)) == ["a@example.com",
+                                                                     "b@example.com"]
+
+
+@pytest.mark.app_config(CHALLENGE_POW_MAX_NUMBER=500)  # quick to solve, as above
+def test_used_solutions_are_forgotten_once_expired(app: Flask, client: FlaskClient) -> None:
+    make_newsletter(app, "guarded", "Guarded", challenge="pow")
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        session.add(UsedChallenge(signature="old", expires_at=utcnow() - timedelta(seconds=1)))
+        session.commit()
+    solved = solve(client.get("/challenge").json)
+    assert client.post(SIGNUP, json={"email": "a@example.com", "altcha": solved}).status_code \
+        == 200
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        assert [u.signature for u in session.scalars(select(UsedChallenge))] == [
+            json.loads(base64.b64decode(solved))["signature"]]
+
+
+def test_the_default_challenge_is_about_a_second_of_a_phone_s_work(app: Flask) -> None:
+    # See config.py: a phone checks some 25k-60k numbers a second, half the range on average.
+    assert 80_000 <= app.config["CHALLENGE_POW_MAX_NUMBER"] <= 200_000
 
 
 class FakeSiteverify(BaseHTTPRequestHandler):

@@ -19,9 +19,10 @@ from ..challenges import (
     PROVIDERS,
     ChallengeKind,
     new_pow_challenge,
-    verify_pow,
+    spend_pow,
     verify_with_provider,
 )
+from ..db import get_session
 from ..models import Newsletter
 
 FAILED = "Please complete the check that you are not a robot, then press Subscribe again."
@@ -39,12 +40,14 @@ def pow_challenge() -> Response:
 def passes(newsletters: Iterable[Newsletter], fields: MultiDict[str, str]) -> bool:
     """Tell whether the post passes every challenge its newsletters ask for."""
     kinds = {ChallengeKind(n.challenge) for n in newsletters} - {ChallengeKind.none}
-    return all(_passes(kind, fields) for kind in kinds)
+    # The proof of work last: checking it spends it, so a failed CAPTCHA must not.
+    ordered = sorted(kinds, key=lambda kind: kind is ChallengeKind.pow)
+    return all(_passes(kind, fields) for kind in ordered)
 
 
 def _passes(kind: ChallengeKind, fields: MultiDict[str, str]) -> bool:
     if kind is ChallengeKind.pow:
-        return verify_pow(_pow_key(), fields.get(POW_FIELD, ""))
+        return spend_pow(get_session(), _pow_key(), fields.get(POW_FIELD, ""))
     prefix = kind.value.upper()
     config = current_app.config
     return verify_with_provider(config[f"{prefix}_VERIFY_URL"], config[f"{prefix}_SECRET_KEY"],
