@@ -129,22 +129,22 @@ def test_exports_by_the_api_and_the_cli_are_the_same_bytes_every_time(
         return answer.body
 
     # "daily" holds what the journey above left, if it ran first; "digest" the import.
-    differences = []
-    for slug in ("digest", "daily"):
-        first = by_api(slug)
-        by_cli = service.cli("subscribers", "export", slug, "--status", "all")
-        time.sleep(1.1)  # a timestamp in a link would show now
-        second = by_api(slug)
-        if second != first:
-            differences.append(f"{slug}: two API exports a second apart differ: "
-                               f"{first_difference(first, second)}")
-        if by_cli != first:
-            differences.append(f"{slug}: the CLI and the API export differ: "
-                               f"{first_difference(first, by_cli)}")
+    slugs = ("digest", "daily")
+    first = {slug: by_api(slug) for slug in slugs}
+    by_cli = {slug: service.cli("subscribers", "export", slug, "--status", "all")
+              for slug in slugs}
+    time.sleep(1.1)  # a timestamp in a link would show now
+    second = {slug: by_api(slug) for slug in slugs}
+    differences = [f"{slug}: {what} differ: {first_difference(first[slug], other[slug])}"
+                   for slug in slugs
+                   for what, other in (("two API exports a second apart", second),
+                                       ("the API and the CLI export", by_cli))
+                   if other[slug] != first[slug]]
     assert not differences, "\n".join(differences)
 
-    rows = list(csv.DictReader(io.StringIO(first_digest := by_api("digest").decode("utf-8"))))
-    assert first_digest.splitlines()[0].split(",")[:9] == EXPORT_COLUMNS
+    digest = first["digest"].decode("utf-8")
+    assert digest.splitlines()[0].split(",")[:9] == EXPORT_COLUMNS
+    rows = list(csv.DictReader(io.StringIO(digest)))
     assert sorted(row["email"] for row in rows) == sorted(addresses)
     assert {row["status"] for row in rows} == {"confirmed"}
     for row in rows:
