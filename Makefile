@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
 
-.PHONY: install run admin test lint bench clean
+.PHONY: install run admin test lint bench wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check newsletter_service tests migrations
+
+## wheel: build the installable wheel into dist/ (templates, static files and migrations inside).
+wheel: install
+	rm -rf build
+	$(BIN)/python -m pip wheel --no-deps -w dist .
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache
