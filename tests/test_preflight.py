@@ -119,8 +119,6 @@ def test_a_mailer_that_delivers_nowhere_fails_outside_debug(make_app: AppFactory
 
 
 @pytest.mark.parametrize(("settings", "complaint"), [
-    ({"BASE_URL": None}, "NEWSLETTER_BASE_URL is not set"),
-    ({"BASE_URL": "news.example.com"}, "NEWSLETTER_BASE_URL is not set"),
     ({"MAIL_FROM": "newsletter@localhost.localdomain"}, "NEWSLETTER_MAIL_FROM"),
     ({"DEBUG": True}, "debug mode is on"),
 ])
@@ -170,19 +168,30 @@ def test_check_prints_a_line_per_check_and_exits_0(migrated_sqlite: str,
 def test_check_names_what_failed_and_exits_1(tmp_path: Path) -> None:
     env = production_env(f"sqlite:///{tmp_path / 'empty.sqlite3'}",
                          f"smtp://127.0.0.1:{free_port()}?timeout=3")
-    result = run_check({**env, "NEWSLETTER_BASE_URL": None})
+    result = run_check(env)
     assert result.exit_code == 1
-    assert "✗ configuration: NEWSLETTER_BASE_URL is not set" in result.output
+    assert "✓ configuration:" in result.output
     assert "✗ database:" in result.output and "✗ mailer:" in result.output
-    assert "Not ready: configuration, database, mailer." in result.output
+    assert "Not ready: database, mailer." in result.output
+
+
+@pytest.mark.parametrize("base_url", [None, "news.example.com"])
+def test_check_fails_without_a_base_url(migrated_sqlite: str, base_url: str | None) -> None:
+    # Whether the app refuses to start without it or starts and the check finds it missing,
+    # the operator reads the same: configuration failed, for want of NEWSLETTER_BASE_URL.
+    env = production_env(migrated_sqlite, "console://")
+    result = run_check({**env, "NEWSLETTER_BASE_URL": base_url})
+    assert result.exit_code == 1
+    assert "✗ configuration:" in result.output and "NEWSLETTER_BASE_URL" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_check_reports_an_app_that_refuses_to_start(migrated_sqlite: str) -> None:
     env = production_env(migrated_sqlite, "console://")
     result = run_check({**env, "NEWSLETTER_SECRET_KEY": None})
     assert result.exit_code == 1
-    assert "✗ configuration: the app does not start: NEWSLETTER_SECRET_KEY is not set" \
-        in result.output
+    assert "✗ configuration: the app does not start: " in result.output
+    assert "NEWSLETTER_SECRET_KEY is not set" in result.output
     assert "Traceback" not in result.output
 
 
