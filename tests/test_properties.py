@@ -1,15 +1,23 @@
-"""Property-based tests: address normalization and the token round trip."""
+"""Property-based tests: address normalization, the token round trip, any address signs up."""
 
 from __future__ import annotations
 
+import csv
+import re
 import string
+from pathlib import Path
 
 import pytest
-from hypothesis import assume, given, settings
+from email_validator import EmailNotValidError, validate_email
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from newsletter_service.addresses import InvalidAddress, normalize_address
 from newsletter_service.tokens import InvalidToken, Purpose, make_token, read_token, token_maker
+
+from .factories import make_newsletter
 
 atom = st.text(string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-", min_size=1,
                max_size=20)
@@ -100,3 +108,64 @@ def test_batch_token_maker_writes_tokens_read_token_accepts(
     assert list(zip(claims.subscription_ids, claims.versions, strict=True)) == subscriptions
     with pytest.raises(InvalidToken):
         read_token("another-key", purpose, token)
+
+
+# Every address email-validator accepts is subscribed or refused with a 422: never a 5xx
+# (issue 10: josé@example.com answered 500), on every signup endpoint and in the import.
+
+def _accepted_by_email_validator(address: str) -> bool:
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return True
+
+
+international_addresses = st.text(alphabet=st.characters(categories=["L", "N"]), min_size=1,
+                                  max_size=20).map(lambda local: f"{local}@example.com")
+accepted_addresses = st.one_of(st.emails(), international_addresses).filter(
+    _accepted_by_email_validator)
+IMPORT_COUNTS = {name: re.compile(rf"{label} (\d+)") for name, label in
+                 (("added", "Added"), ("existing", "already there"), ("bad", "bad rows"))}
+
+
+@pytest.fixture
+def daily(app: Flask) -> Flask:
+    """The app with one newsletter, 'daily', that asks for the address alone."""
+    make_newsletter(app, "daily", "The Daily")
+    return app
+
+
+def _signup_statuses(client: FlaskClient, address: str) -> dict[str, int]:
+    one, many = "/newsletters/daily/subscribe", "/subscribe"
+    answers = {
+        "form": client.post(one, data={"email": address}),
+        "JSON": client.post(one, json={"email": address}),
+        "combined form": client.post(many, data={"email": address, "newsletters": "daily"}),
+        "combined JSON": client.post(many, json={"email": address, "newsletters": ["daily"]}),
+    }
+    return {name: answer.status_code for name, answer in answers.items()}
+
+
+@settings(max_examples=100, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(address=accepted_addresses)
+def test_an_address_email_validator_accepts_is_subscribed_or_refused_never_an_error(
+        daily: Flask, client: FlaskClient, runner: FlaskCliRunner, tmp_path: Path,
+        address: str) -> None:
+    statuses = _signup_statuses(client, address)
+    assert set(statuses.values()) <= {200, 422}, statuses
+    assert len(set(statuses.values())) == 1, f"the endpoints disagree: {statuses}"
+
+    readers = tmp_path / "readers.csv"
+    with readers.open("w", encoding="utf-8", newline="") as file:
+        csv.writer(file).writerows([["email"], [address]])
+    result = runner.invoke(args=["subscribers", "import", "daily", str(readers)])
+    assert result.exception is None and result.exit_code == 0, result.output
+    counts = {name: pattern.search(result.output) for name, pattern in IMPORT_COUNTS.items()}
+    assert all(counts.values()), result.output
+    added, existing, bad = (int(found.group(1)) for found in counts.values() if found)
+    good = added + existing
+    assert (good, bad) in {(1, 0), (0, 1)}, result.output
+    assert bool(good) == (statuses["form"] == 200), (
+        f"the import calls it {'good' if good else 'bad'}, the signup answered {statuses}")
