@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from . import migrate
 from .config import DEFAULTS
-from .mailers import Mailer, MailerError
+from .mailers import Mailer, MailerError, SMTPMailer
 
 NOWHERE_MAILERS = ("memory://", "devmail://")  # keep mail in memory or the instance folder
 NETWORK_TIMEOUT = 5  # seconds, for the rate-limit storage
@@ -103,8 +103,15 @@ def check_mailer(url: str, mailer: Mailer, *, debug: bool = False) -> Check:
             with mailer:
                 pass
     except (MailerError, OSError) as error:
-        return Check("mailer", False, f"{mailer!r}: {error}")
-    return Check("mailer", True, f"{mailer!r} answers")
+        return Check("mailer", False, f"{_mailer_label(url, mailer)}: {error}")
+    return Check("mailer", True, f"{_mailer_label(url, mailer)} answers")
+
+
+def _mailer_label(url: str, mailer: Mailer) -> str:
+    """Name the mailer for the operator; an SMTP mailer's repr leaves the password out."""
+    if isinstance(mailer, SMTPMailer):
+        return repr(mailer)
+    return url.partition("?")[0] if "://" in url else url  # no credentials in the others
 
 
 def check_rate_limit_storage(uri: str, *, enabled: bool = True) -> Check:
