@@ -119,6 +119,15 @@ class Deployment:
     def mails_to(self, recipient: str) -> list[EmailMessage]:
         return [mail.message for mail in self.sink.received if recipient in mail.rcpt_tos]
 
+    def wait_for_worker(self) -> None:
+        """Wait for the worker's first line: from then on SIGTERM stops it cleanly."""
+        assert self.worker is not None
+        deadline = time.monotonic() + 30
+        while not self.worker_output():
+            assert self.worker.poll() is None, f"the worker exited {self.worker.returncode}"
+            assert time.monotonic() < deadline, "the worker said nothing within 30 s"
+            time.sleep(0.05)
+
     def worker_output(self) -> str:
         return self.worker_log.read_text(errors="replace")
 
@@ -165,25 +174,22 @@ def production_env(database_url: str, port: int, sink: SMTPSink) -> dict[str, st
 
 @contextlib.contextmanager
 def deployment(database_url: str, sink: SMTPSink, workdir: Path) -> Iterator[Deployment]:
-    """Migrate, add the newsletters, then run gunicorn (2 workers) and one worker."""
+    """Migrate, add the newsletters, then run one worker and gunicorn with two."""
     port = free_port()
     env = production_env(database_url, port, sink)
     service = Deployment(env, f"http://127.0.0.1:{port}", sink, workdir / "worker.log")
     service.cli("db", "upgrade")
     for slug, name in NEWSLETTERS.items():
         service.cli("newsletters", "add", slug, "--name", name)
-    try:
-        # Into a file the tests can read (and never a pipe that fills up): the app's errors.
-        server = Gunicorn({**env, "GUNICORN_CMD_ARGS": f"--error-logfile {service.server_log}"},
-                          workers=2, port=port)
-    except RuntimeError as error:
-        raise RuntimeError(f"{error}: {service.server_output()}") from None
-    with service.worker_log.open("wb") as log:
-        worker = subprocess.Popen([SCRIPT, "worker"], cwd=ROOT, env=env, stdout=log,
+    with service.worker_log.open("wb") as log:  # started first: it boots while gunicorn does
+        worker = subprocess.Popen([SCRIPT, "worker"], cwd=ROOT, stdout=log,
+                                  env={**env, "PYTHONUNBUFFERED": "1"},  # its log as it goes
                                   stderr=subprocess.STDOUT)
     service.worker = worker
     try:
-        yield service
+        with serving(service, port):
+            service.wait_for_worker()
+            yield service
     finally:
         worker.send_signal(signal.SIGTERM)
         try:
@@ -191,9 +197,24 @@ def deployment(database_url: str, sink: SMTPSink, workdir: Path) -> Iterator[Dep
         except subprocess.TimeoutExpired:
             worker.kill()
             code = worker.wait()
-        server.stop()
     # After the tests: a worker that does not stop cleanly on SIGTERM is a finding too.
     assert code == 0, f"the worker exited {code} on SIGTERM: {service.worker_output()[-2000:]}"
+
+
+@contextlib.contextmanager
+def serving(service: Deployment, port: int) -> Iterator[Gunicorn]:
+    """Run ``gunicorn wsgi:app`` with two workers, its error log in a file the tests read."""
+    try:
+        # A file, never a pipe that fills up and blocks the server: tests read the app's errors.
+        server = Gunicorn({**service.env, "GUNICORN_CMD_ARGS": f"--error-logfile "
+                                                              f"{service.server_log}"},
+                          workers=2, port=port)
+    except RuntimeError as error:
+        raise RuntimeError(f"{error}: {service.server_output()}") from None
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def sqlite_url(workdir: Path) -> str:
