@@ -13,7 +13,7 @@ import email.policy
 import logging
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -21,20 +21,24 @@ from email.utils import parseaddr
 from functools import lru_cache
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .mailers import Mailer, MailerError
 from .models import OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
-# The From header of a stored message, folded lines and all (enqueue writes CRLF lines).
-_FROM_HEADER = re.compile(rb"^From:[ \t]*(.*?)\r\n(?![ \t])", re.MULTILINE | re.DOTALL | re.I)
+# The From header of a stored message, folded lines and all (CRLF or LF line ends).
+_FROM_HEADER = re.compile(rb"^From:[ \t]*(.*?)\r?\n(?![ \t])", re.MULTILINE | re.DOTALL | re.I)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 MAX_ERROR_LENGTH = 2000
 # Results are committed this many at a time: a commit per message would cost more than
 # the send. A worker killed between two commits re-sends at most these (at-least-once;
 # each message keeps its Message-ID, so a receiver can tell a repeat).
 COMMIT_EVERY = 20
+# A database that does not answer (down, cut off, or SQLite locked past its busy timeout).
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,16 @@ class DeliveryReport:
     def claimed(self) -> int:
         return self.sent + self.retrying + self.failed
 
+    def add_failure(self, row_id: int, error: str, attempts: int, gave_up: bool) -> None:
+        """Count and log a recorded failure."""
+        if gave_up:
+            self.failed += 1
+        else:
+            self.retrying += 1
+        self.errors.append(f"message {row_id}: {error}")
+        log.warning("outbox message %s: %s (attempt %s%s)", row_id, error, attempts,
+                    ", giving up" if gave_up else "")
+
 
 def enqueue(session: Session, message: EmailMessage, *, kind: str,
             subscriber_id: int | None = None, subscription_id: int | None = None) -> OutboxMessage:
@@ -81,42 +95,95 @@ def enqueue(session: Session, message: EmailMessage, *, kind: str,
 
 def deliver_pending(sessions: sessionmaker[Session], mailer: Mailer, *, worker_id: str,
                     batch_size: int = 100, policy: RetryPolicy | None = None,
-                    should_stop: Callable[[], bool] = lambda: False) -> DeliveryReport:
+                    should_stop: Callable[[], bool] = lambda: False,
+                    pause: Callable[[float], bool] | None = None) -> DeliveryReport:
     """Send one batch of due messages and record each outcome.
 
-    ``should_stop`` is asked before each message; when it answers True the rest of
-    the batch goes back to the queue at once.
+    No transaction is open while a message is sent: outcomes wait in memory and are
+    recorded ``COMMIT_EVERY`` at a time in short transactions of their own, so a slow
+    relay never holds SQLite's write lock. ``should_stop`` is asked before each message;
+    when it answers True the rest of the batch goes back to the queue at once. With
+    ``pause`` (wait up to N seconds; True when asked to stop), outcomes that the database
+    cannot take right now are recorded when it answers again, rather than lost.
     """
     policy = policy or RetryPolicy()
     report = DeliveryReport()
     claimed = _claim(sessions, worker_id, batch_size, policy)
     if not claimed:
         return report
-    sent: list[int] = []
-    with sessions() as session:
-        try:
-            for position, (row_id, recipient, raw) in enumerate(claimed):
-                if should_stop():
-                    _release(session, [c[0] for c in claimed[position:]], worker_id)
+    outcomes = _Outcomes()
+    try:
+        for position, (row_id, recipient, raw) in enumerate(claimed):
+            if should_stop():
+                outcomes.released += [c[0] for c in claimed[position:]]
+                break
+            try:
+                _send(mailer, recipient, raw)
+            except MailerError as error:
+                outcomes.failed.append((row_id, error))
+                if not error.permanent:
+                    # The server is unwell: hand the rest back instead of
+                    # waiting out a timeout per message.
+                    outcomes.released += [c[0] for c in claimed[position + 1:]]
                     break
-                try:
-                    _send(mailer, recipient, raw)
-                except MailerError as error:
-                    _record_failure(session, row_id, error, policy, report)
-                    if not error.permanent:
-                        # The server is unwell: hand the rest back instead of
-                        # waiting out a timeout per message.
-                        _release(session, [c[0] for c in claimed[position + 1:]], worker_id)
-                        break
-                else:
-                    sent.append(row_id)
-                    report.sent += 1
-                if (position + 1) % COMMIT_EVERY == 0:
-                    _record_sent(session, sent, worker_id)
-        finally:
-            _record_sent(session, sent, worker_id)
-            mailer.close()
+            else:
+                outcomes.sent.append(row_id)
+                report.sent += 1
+            if len(outcomes) >= COMMIT_EVERY:
+                _record(sessions, outcomes, worker_id, policy, report, pause)
+    finally:
+        mailer.close()
+        _record(sessions, outcomes, worker_id, policy, report, pause)
     return report
+
+
+def retry_delays(first: float = 1.0, longest: float = 30.0) -> Iterator[float]:
+    """Yield the waits between attempts to reach the database: 1 s, doubling, at most 30 s."""
+    delay = first
+    while True:
+        yield delay
+        delay = min(delay * 2, longest)
+
+
+@dataclass
+class _Outcomes:
+    """What happened to claimed messages since the last record: kept out of any transaction."""
+
+    sent: list[int] = field(default_factory=list)
+    failed: list[tuple[int, MailerError]] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.sent) + len(self.failed) + len(self.released)
+
+
+def _record(sessions: sessionmaker[Session], outcomes: _Outcomes, worker_id: str,
+            policy: RetryPolicy, report: DeliveryReport,
+            pause: Callable[[float], bool] | None) -> None:
+    """Record ``outcomes`` in one short transaction; wait out a database outage if we may."""
+    if not len(outcomes):
+        return
+    delays = retry_delays()
+    while True:
+        try:
+            with sessions.begin() as session:
+                _record_sent(session, outcomes.sent, worker_id)
+                failures = [_record_failure(session, row_id, error, policy)
+                            for row_id, error in outcomes.failed]
+                _release(session, outcomes.released, worker_id)
+            break
+        except DATABASE_DOWN as error:
+            delay = next(delays)
+            if pause is None or pause(delay):
+                raise
+            log.warning("database unavailable (%s): recording %s outcomes in %s s",
+                        error.orig or error, len(outcomes), delay)
+    for failure in failures:
+        if failure is not None:
+            report.add_failure(*failure)
+    outcomes.sent.clear()
+    outcomes.failed.clear()
+    outcomes.released.clear()
 
 
 def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
@@ -157,7 +224,7 @@ def _send(mailer: Mailer, recipient: str, raw: bytes) -> None:
     if send_raw is None:
         mailer.send(_parse(raw))
         return
-    headers = raw.split(b"\r\n\r\n", 1)[0]
+    headers = _HEADER_END.split(raw, maxsplit=1)[0]
     found = _FROM_HEADER.search(headers)
     send_raw(raw, _address_in(found.group(1) if found else b""), [recipient])
 
@@ -165,7 +232,7 @@ def _send(mailer: Mailer, recipient: str, raw: bytes) -> None:
 @lru_cache(maxsize=256)
 def _address_in(from_header: bytes) -> str:
     # Every email of a newsletter has the same From: parse it once, not per message.
-    return parseaddr(from_header.decode("utf-8", "replace").replace("\r\n", ""))[1]
+    return parseaddr(re.sub(r"\r?\n", "", from_header.decode("utf-8", "replace")))[1]
 
 
 def _parse(raw: bytes) -> EmailMessage:
@@ -184,7 +251,7 @@ def _release(session: Session, ids: list[int], worker_id: str) -> None:
 
 
 def _record_sent(session: Session, row_ids: list[int], worker_id: str) -> None:
-    """Mark the sent messages in one statement and commit with any failures recorded."""
+    """Mark the sent messages in one statement."""
     if row_ids:
         session.execute(
             update(OutboxMessage)
@@ -192,25 +259,20 @@ def _record_sent(session: Session, row_ids: list[int], worker_id: str) -> None:
             .values(status=OutboxStatus.sent, sent_at=utcnow(), claimed_until=None,
                     attempts=OutboxMessage.attempts + 1, last_error=None)
         )
-        row_ids.clear()
-    session.commit()
 
 
-def _record_failure(session: Session, row_id: int, error: MailerError, policy: RetryPolicy,
-                    report: DeliveryReport) -> None:
+def _record_failure(session: Session, row_id: int, error: MailerError,
+                    policy: RetryPolicy) -> tuple[int, str, int, bool] | None:
+    """Count the failed attempt; return (id, error, attempts, gave up), None if erased."""
     row = session.get(OutboxMessage, row_id)
     if row is None:  # erased meanwhile
-        return
+        return None
     row.attempts += 1
     row.last_error = str(error)[:MAX_ERROR_LENGTH]
     row.claimed_until = None
     gave_up = error.permanent or row.attempts >= policy.max_attempts
     if gave_up:
         row.status = OutboxStatus.failed
-        report.failed += 1
     else:
         row.next_attempt_at = policy.next_attempt(row.attempts, utcnow())
-        report.retrying += 1
-    report.errors.append(f"message {row_id}: {row.last_error}")
-    log.warning("outbox message %s: %s (attempt %s%s)", row_id, row.last_error, row.attempts,
-                ", giving up" if gave_up else "")
+    return row_id, row.last_error, row.attempts, gave_up

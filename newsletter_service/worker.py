@@ -11,7 +11,7 @@ from types import FrameType
 
 from flask import Flask
 
-from .outbox import DeliveryReport, RetryPolicy, deliver_pending
+from .outbox import DATABASE_DOWN, DeliveryReport, RetryPolicy, deliver_pending, retry_delays
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +34,32 @@ def deliver_once(app: Flask, stop: threading.Event | None = None) -> DeliveryRep
         app.extensions["db_sessionmaker"], app.extensions["mailer"],
         worker_id=worker_id(), batch_size=app.config["WORKER_BATCH_SIZE"],
         policy=retry_policy(app), should_stop=stop.is_set if stop else lambda: False,
+        pause=stop.wait if stop else None,
     )
 
 
 def run_forever(app: Flask, stop: threading.Event) -> None:
-    """Deliver until ``stop`` is set; sleep between empty polls."""
+    """Deliver until ``stop`` is set; sleep between empty polls, back off while failing.
+
+    Nothing but ``stop`` ends the loop: a database that goes away (or stays locked) is
+    waited for, 1 s and doubling up to 30 s between attempts.
+    """
+    delays = retry_delays()
     while not stop.is_set():
-        report = deliver_once(app, stop)
+        try:
+            report = deliver_once(app, stop)
+        except DATABASE_DOWN as error:
+            delay = next(delays)
+            log.error("database unavailable (%s); trying again in %s s", error.orig or error,
+                      delay)
+            stop.wait(delay)
+            continue
+        except Exception:
+            delay = next(delays)
+            log.exception("delivery failed; trying again in %s s", delay)
+            stop.wait(delay)
+            continue
+        delays = retry_delays()
         if report.claimed:
             log.info("sent %s, retrying %s, failed %s", report.sent, report.retrying,
                      report.failed)

@@ -103,6 +103,7 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(self.sink.delay)
         failure = self.sink._take_failure("DATA")
         if failure is not None:
             return failure
@@ -141,6 +142,7 @@ class SMTPSink:
     """
 
     host = "127.0.0.1"
+    delay = 0.0  # seconds before answering each DATA, as a slow relay does
 
     def __init__(self, *, auth: tuple[str, str] | None = None, tls: TLSMode | None = None,
                  auth_mechanisms: tuple[str, ...] = ("LOGIN", "PLAIN"),

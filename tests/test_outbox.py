@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from email.message import EmailMessage
@@ -13,12 +15,14 @@ import pytest
 from flask import Flask
 from sqlalchemy import update
 
-from newsletter_service import outbox
-from newsletter_service.mailers import FailingMailer, MailerError, MemoryMailer
+from newsletter_service import db, outbox
+from newsletter_service.mailers import FailingMailer, MailerError, MemoryMailer, create_mailer
 from newsletter_service.models import OutboxMessage, OutboxStatus, utcnow
 from newsletter_service.outbox import RetryPolicy, deliver_pending
+from newsletter_service.worker import run_forever
 
 from .factories import all_rows
+from .smtp_sink import SMTPSink
 
 POLICY = RetryPolicy(max_attempts=3, backoff_seconds=60, lease_seconds=300)
 
@@ -212,3 +216,94 @@ def test_raw_sending_takes_the_envelope_from_the_stored_message(app: Flask) -> N
     recorder = RawRecorder()
     assert deliver(app, recorder).sent == 1
     assert recorder.envelopes == [("news@example.com", ["reader@bücher.example"])]
+
+
+def sqlite_path(app: Flask) -> str:
+    return str(app.config["DATABASE_URL"]).removeprefix("sqlite:///")
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 20) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_no_transaction_is_open_while_a_slow_relay_sends(app: Flask, smtp_sink: SMTPSink) -> None:
+    # Before: the 550's row was updated in the session, whose transaction (SQLite's write
+    # lock) stayed open while the next 19 messages went out; signups waited, then got 503.
+    queue(app, 5)
+    smtp_sink.delay = 0.4
+    smtp_sink.fail_next(1, 550, "5.1.1 No such user", command="RCPT")
+    mailer = create_mailer(f"smtp://{smtp_sink.host}:{smtp_sink.port}")
+    worker = threading.Thread(target=deliver, args=(app, mailer))
+    worker.start()
+    wait_for(lambda: len(smtp_sink.received) >= 1)  # the 550 is behind it: mid-batch now
+    writer = sqlite3.connect(sqlite_path(app), timeout=0.2, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")  # what a signup does; it waited 10 s before
+        writer.execute("ROLLBACK")
+        assert worker.is_alive() and len(smtp_sink.received) < 4
+    finally:
+        writer.close()
+        worker.join()
+    rows = all_rows(app, OutboxMessage)
+    assert [r.status for r in rows] == [OutboxStatus.failed] + [OutboxStatus.sent] * 4
+    assert "550" in (rows[0].last_error or "")
+
+
+class LockingMailer(MemoryMailer):
+    """Sends; at the ``at``-th message another connection takes SQLite's write lock a while."""
+
+    def __init__(self, path: str, at: int, seconds: float) -> None:
+        super().__init__()
+        self.locker = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.at, self.seconds = at, seconds
+
+    def send(self, message: EmailMessage) -> None:
+        super().send(message)
+        if len(self.outbox) == self.at:
+            self.locker.execute("BEGIN IMMEDIATE")
+            threading.Timer(self.seconds, self.locker.execute, ["ROLLBACK"]).start()
+
+
+@pytest.fixture
+def short_busy_timeout(app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make SQLite give up on a lock after 0.2 s instead of 10 (a test cannot wait that)."""
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 200)
+    app.extensions["db_engine"].dispose()  # new connections set the shorter timeout
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+def test_outcomes_are_recorded_once_a_lock_past_the_busy_timeout_ends(app: Flask) -> None:
+    queue(app, 3)
+    mailer = LockingMailer(sqlite_path(app), at=2, seconds=1.5)
+    stop = threading.Event()
+    report = deliver(app, mailer, pause=stop.wait)  # before: OperationalError, outcomes lost
+    assert report.sent == 3
+    assert {r.status for r in all_rows(app, OutboxMessage)} == {OutboxStatus.sent}
+    assert deliver(app, MemoryMailer()).claimed == 0  # nothing left to send twice
+
+
+@pytest.mark.usefixtures("short_busy_timeout")
+@pytest.mark.app_config(WORKER_POLL_SECONDS=0.1)
+def test_the_worker_outlives_a_lock_held_past_the_busy_timeout(app: Flask,
+                                                               mailer: MemoryMailer) -> None:
+    queue(app, 3)
+    locker = sqlite3.connect(sqlite_path(app), isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    stop = threading.Event()
+    worker = threading.Thread(target=run_forever, args=(app, stop))
+    worker.start()
+    try:
+        time.sleep(1.5)  # the worker's claims time out (0.2 s) and it backs off (1 s, 2 s)
+        assert worker.is_alive() and mailer.outbox == []
+        locker.execute("ROLLBACK")
+        wait_for(lambda: len(mailer.outbox) == 3)
+        assert worker.is_alive()
+    finally:
+        locker.close()
+        stop.set()
+        worker.join(timeout=10)
+    assert not worker.is_alive()
+    assert {r.status for r in all_rows(app, OutboxMessage)} == {OutboxStatus.sent}

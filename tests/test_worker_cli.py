@@ -39,6 +39,7 @@ def test_worker_runs_until_sigterm_then_exits_cleanly(app: Flask, tmp_path: Path
     maildir = tmp_path / "mail"
     env = {**os.environ, "NEWSLETTER_DATABASE_URL": app.config["DATABASE_URL"],
            "NEWSLETTER_SECRET_KEY": "x" * 32, "NEWSLETTER_MAILER": f"file://{maildir}",
+           "NEWSLETTER_BASE_URL": "http://newsletters.test",
            "NEWSLETTER_WORKER_POLL_SECONDS": "0.2"}
     worker = subprocess.Popen([SCRIPT, "worker"], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
