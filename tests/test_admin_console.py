@@ -246,3 +246,36 @@ def test_the_upload_checks_its_csrf_token(app: Flask, client: FlaskClient) -> No
         "file": (io.BytesIO(b"email\na@example.com\n"), "r.csv"), "confirmed": "y"})
     assert "Added" not in forged.get_data(as_text=True)
     assert all_rows(app, Subscription) == []
+
+
+@pytest.mark.parametrize("field, value", [
+    ("name", "Tech\r\nBcc: victim@example.com"),
+    ("confirmation_subject", "Confirm\nBcc: victim@example.com"),
+    ("success_title", "Done\x00"),
+    ("return_url", "https://pub.example/\r\nSet-Cookie: x=1"),
+    ("slug", "tech\n"),
+    ("description", "A line\x00with a NUL"),  # NUL: PostgreSQL refused the row with a 500
+])
+def test_control_characters_in_settings_are_refused_next_to_their_field(
+        db_app: Flask, db_admin: FlaskClient, field: str, value: str) -> None:
+    make_newsletter(db_app, "tech", "Tech")
+    data = {"slug": "tech", "name": "Tech", "name_field": "hidden", "success_title": "T",
+            "success_message": "M", field: value}
+    response = form_post(db_admin, "/admin/newsletters/tech", data)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    error = re.search(rf'<p class="field-error" id="{field}-error">([^<]*)</p>', page)
+    assert error and "control characters" in error.group(1), page
+    [newsletter] = all_rows(db_app, Newsletter)
+    assert getattr(newsletter, field) != value
+    signup = db_app.test_client().post("/newsletters/tech/subscribe",
+                                       json={"email": "reader@example.com"})
+    assert signup.status_code == 200  # a CR/LF name or subject made every signup a 500
+
+
+def test_line_breaks_stay_allowed_in_the_multi_line_texts(app: Flask, admin: FlaskClient) -> None:
+    data = {"slug": "tech", "name": "Tech", "name_field": "hidden", "success_title": "T",
+            "success_message": "Thanks.\r\nSee you soon.", "description": "One\r\n\tTwo"}
+    assert form_post(admin, "/admin/newsletters/new", data).status_code == 302
+    [newsletter] = all_rows(app, Newsletter)
+    assert newsletter.success_message == "Thanks.\r\nSee you soon."
