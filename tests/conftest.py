@@ -40,16 +40,23 @@ def skip_or_fail(service: str, reason: str) -> None:
 
 
 def base_config(database_url: str, tmp_path: Path) -> dict[str, Any]:
-    """Return the config every test app starts from."""
+    """Return the config every test app starts from: production's, with three knobs set.
+
+    Not TESTING, not debug, CSRF on and the security headers as deployed: the app a
+    publisher runs. The knobs, and why:
+    - ``MAILER``: the memory mailer, so a unit test can read what was queued and sent;
+      the SMTP tests and the journey suite (tests/journey/) use a real SMTP server;
+    - ``RATELIMIT_ENABLED``: off, because every test client is one IP (127.0.0.1) that
+      sends far more than a reader would; the rate-limit tests switch it on;
+    - ``SECRET_KEY`` and ``BASE_URL``: what an operator must set outside debug.
+    """
     return {
-        "TESTING": True,
         "SECRET_KEY": "test-secret-key",
         "DATABASE_URL": database_url,
         "MAILER": "memory://",
         "BASE_URL": "http://newsletters.test",
         "MAIL_FROM": "news@example.com",
         "RATELIMIT_ENABLED": False,
-        "WTF_CSRF_ENABLED": False,
     }
 
 

@@ -149,11 +149,13 @@ def test_a_request_without_trap_fields_is_not_dropped(app: Flask, client: FlaskC
 
 @pytest.mark.app_config(RATELIMIT_ENABLED=True, RATELIMIT_LOGIN="3 per minute")
 def test_login_attempts_from_one_ip_are_limited(app: Flask, client: FlaskClient) -> None:
-    from .admin_support import make_admin
+    from .admin_support import csrf_token, make_admin
 
     make_admin(app)
+    token = csrf_token(client)  # one page load, as a guesser's script would do
     statuses = [client.post("/admin/login", data={"email": f"guess{i}@example.com",
-                                                  "password": "wrong password"}).status_code
+                                                  "password": "wrong password",
+                                                  "csrf_token": token}).status_code
                 for i in range(4)]
     assert statuses[:3] == [200, 200, 200] and statuses[3] == 429
 

@@ -24,7 +24,7 @@ from newsletter_service.models import (
     SuppressedAddress,
 )
 
-from .admin_support import log_in, make_admin
+from .admin_support import form_post, log_in, make_admin
 from .factories import all_rows, make_newsletter, outbox_rows, subscribe
 
 
@@ -92,7 +92,7 @@ def test_chart_is_inline_svg_with_title_legend_and_axes(db_app: Flask,
 
 
 def test_create_and_edit_a_newsletter(app: Flask, admin: FlaskClient) -> None:
-    response = admin.post("/admin/newsletters/new", data={
+    response = form_post(admin, "/admin/newsletters/new", {
         "slug": "tech", "name": "Tech", "name_field": "optional", "success_title": "Done",
         "success_message": "Thanks", "allowed_origins": "https://News.example.com/\n\n"
         "http://localhost:8000", "send_welcome": "y"})
@@ -103,10 +103,10 @@ def test_create_and_edit_a_newsletter(app: Flask, admin: FlaskClient) -> None:
     form = {"slug": "tech", "name": "Tech Weekly", "name_field": "required",
             "success_title": "Done", "success_message": "Thanks",
             "consent_text": "Send me Tech Weekly.", "reply_to": "Desk@Example.com"}
-    assert admin.post("/admin/newsletters/tech", data=form).status_code == 302
+    assert form_post(admin, "/admin/newsletters/tech", form).status_code == 302
     form["consent_text"] = "Send me Tech Weekly, and nothing else."
-    admin.post("/admin/newsletters/tech", data=form)
-    admin.post("/admin/newsletters/tech", data=form)  # the same text again: no new version
+    form_post(admin, "/admin/newsletters/tech", form)
+    form_post(admin, "/admin/newsletters/tech", form)  # the same text again: no new version
     [newsletter] = all_rows(app, Newsletter)
     assert newsletter.name == "Tech Weekly" and newsletter.consent_version == 3
     assert newsletter.reply_to == "Desk@example.com" and not newsletter.send_welcome
@@ -123,17 +123,17 @@ def test_bad_newsletter_settings_are_refused(app: Flask, admin: FlaskClient, fie
                                              value: str, message: str) -> None:
     data = {"slug": "tech", "name": "Tech", "name_field": "hidden", "success_title": "T",
             "success_message": "M", field: value}
-    response = admin.post("/admin/newsletters/new", data=data)
+    response = form_post(admin, "/admin/newsletters/new", data)
     assert response.status_code == 422 and message in response.get_data(as_text=True)
     assert all_rows(app, Newsletter) == []
 
 
 def test_deactivate_and_reactivate(app: Flask, admin: FlaskClient) -> None:
     make_newsletter(app)
-    admin.post("/admin/newsletters/daily/active", data={"active": "0"})
+    form_post(admin, "/admin/newsletters/daily/active", {"active": "0"})
     assert all_rows(app, Newsletter)[0].is_active is False
     assert app.test_client().get("/newsletters/daily").status_code == 404
-    admin.post("/admin/newsletters/daily/active", data={"active": "1"})
+    form_post(admin, "/admin/newsletters/daily/active", {"active": "1"})
     assert all_rows(app, Newsletter)[0].is_active is True
 
 
@@ -141,7 +141,7 @@ def test_subscribers_are_searched_filtered_and_paged(db_app: Flask,
                                                      db_admin: FlaskClient) -> None:
     make_newsletter(db_app)
     make_newsletter(db_app, slug="weekly", name="Weekly")
-    db_admin.post("/admin/newsletters/daily/import", data={"confirmed": "y", "file": (
+    form_post(db_admin, "/admin/newsletters/daily/import", {"confirmed": "y", "file": (
         io.BytesIO(("email\n" + "".join(f"r{i:03}@example.com\n" for i in range(120))).encode()),
         "r.csv")})
     subscribe(db_app, "odd_one%@example.com", slug="weekly")
@@ -171,7 +171,7 @@ def test_resend_goes_through_the_signup_throttle(app: Flask, admin: FlaskClient)
     make_newsletter(app)
     subscription = subscribe(app, "reader@example.com")
     url = f"/admin/subscribers/{subscription.subscriber_id}/resend"
-    page = admin.post(url, follow_redirects=True).get_data(as_text=True)
+    page = form_post(admin, url, follow_redirects=True).get_data(as_text=True)
     assert "one was sent lately" in page and len(outbox_rows(app)) == 1
 
 
@@ -180,7 +180,7 @@ def test_resend_queues_a_confirmation(app: Flask, admin: FlaskClient) -> None:
     make_newsletter(app)
     subscription = subscribe(app, "reader@example.com")
     url = f"/admin/subscribers/{subscription.subscriber_id}/resend"
-    page = admin.post(url, follow_redirects=True).get_data(as_text=True)
+    page = form_post(admin, url, follow_redirects=True).get_data(as_text=True)
     assert "Confirmation email queued." in page and len(outbox_rows(app)) == 2
     resent = all_rows(app, ConsentEvent)[-1]
     assert resent.kind is ConsentEventKind.confirmation_resent
@@ -190,7 +190,7 @@ def test_resend_queues_a_confirmation(app: Flask, admin: FlaskClient) -> None:
 def test_unsubscribe_from_the_console_is_recorded(app: Flask, admin: FlaskClient) -> None:
     newsletter = make_newsletter(app)
     subscription = subscribe(app, "reader@example.com")
-    admin.post(f"/admin/subscribers/{subscription.subscriber_id}/unsubscribe/{newsletter.id}")
+    form_post(admin, f"/admin/subscribers/{subscription.subscriber_id}/unsubscribe/{newsletter.id}")
     [subscription] = all_rows(app, Subscription)
     assert subscription.status is SubscriptionStatus.unsubscribed
     assert all_rows(app, ConsentEvent)[-1].source == "admin console: admin editor@example.com"
@@ -201,7 +201,7 @@ def test_erase_deletes_the_reader_and_keeps_the_dashboard_counts(
     make_newsletter(db_app)
     subscription = subscribe(db_app, "reader@example.com")
     before = db_admin.get("/admin/").get_data(as_text=True)
-    response = db_admin.post(f"/admin/subscribers/{subscription.subscriber_id}/erase")
+    response = form_post(db_admin, f"/admin/subscribers/{subscription.subscriber_id}/erase")
     assert response.status_code == 302
     assert all_rows(db_app, Subscriber) == [] and all_rows(db_app, ConsentEvent) == []
     assert len(all_rows(db_app, ErasedSubscription)) == 1
@@ -232,17 +232,11 @@ def test_sources_show_signups_and_confirmations_per_page(app: Flask, admin: Flas
     assert re.search(r'https://pub.test/a</td><td>daily</td><td class="num">2</td>', page)
 
 
-@pytest.mark.app_config(WTF_CSRF_ENABLED=True)
 def test_the_upload_checks_its_csrf_token(app: Flask, client: FlaskClient) -> None:
     make_newsletter(app)
     make_admin(app)
-    page = client.get("/admin/login").get_data(as_text=True)
-    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-    assert token
-    client.post("/admin/login", data={"email": "editor@example.com",
-                                      "password": "correct horse battery staple",
-                                      "csrf_token": token.group(1)})
-    forged = client.post("/admin/newsletters/daily/import", data={
+    log_in(client)
+    forged = client.post("/admin/newsletters/daily/import", data={  # no token: forged
         "file": (io.BytesIO(b"email\na@example.com\n"), "r.csv"), "confirmed": "y"})
     assert "Added" not in forged.get_data(as_text=True)
     assert all_rows(app, Subscription) == []

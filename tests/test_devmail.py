@@ -17,8 +17,8 @@ from .factories import make_newsletter
 @pytest.fixture
 def dev_app(app: Flask, tmp_path: Path) -> Flask:
     """An app configured as `make run` configures it, on the test database."""
-    config = {"TESTING": True, "SECRET_KEY": "k", "DATABASE_URL": app.config["DATABASE_URL"],
-              "MAILER": f"devmail://{tmp_path / 'devmail'}", "WTF_CSRF_ENABLED": False}
+    config = {"DEBUG": True, "SECRET_KEY": "k", "DATABASE_URL": app.config["DATABASE_URL"],
+              "MAILER": f"devmail://{tmp_path / 'devmail'}"}
     return create_app(config)
 
 
@@ -32,7 +32,7 @@ def test_emails_show_up_with_clickable_links(dev_app: Flask) -> None:
     message_path = re.search(r'href="(/dev/mailbox/[^"]+)"', inbox)
     assert message_path
     page = client.get(message_path.group(1)).get_data(as_text=True)
-    link = re.search(r'<a href="http://localhost(/confirm/[^"]+)"', page)
+    link = re.search(r'<a href="http://127.0.0.1:5000(/confirm/[^"]+)"', page)
     assert link, page
     assert client.post(link.group(1)).status_code == 200
 
@@ -45,6 +45,6 @@ def test_unknown_or_hostile_message_ids_are_404(dev_app: Flask) -> None:
 
 def test_mailbox_does_not_exist_outside_debug(app: Flask, tmp_path: Path) -> None:
     config = {"SECRET_KEY": "k", "DATABASE_URL": app.config["DATABASE_URL"],
-              "MAILER": f"devmail://{tmp_path / 'devmail'}"}
+              "MAILER": f"devmail://{tmp_path / 'devmail'}", "BASE_URL": "https://n.example"}
     production = create_app(config)
     assert production.test_client().get("/dev/mailbox/").status_code == 404

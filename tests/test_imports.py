@@ -19,7 +19,7 @@ from newsletter_service.models import (
     SubscriptionStatus,
 )
 
-from .admin_support import log_in, make_admin
+from .admin_support import form_post, log_in, make_admin
 from .factories import all_rows, make_newsletter, outbox_rows, subscribe
 
 
@@ -152,7 +152,7 @@ def test_console_upload_imports_and_lists_bad_lines(app: Flask) -> None:
     log_in(client)
     body = ("email\n" + "".join(f"reader{i}@example.com\n" for i in range(3000)) + "bad\n")
     assert len(body) > app.config["MAX_CONTENT_LENGTH"]  # bigger than any other request
-    response = client.post("/admin/newsletters/daily/import", data={
+    response = form_post(client, "/admin/newsletters/daily/import", {
         "file": (io.BytesIO(body.encode()), "readers.csv"), "confirmed": "y"})
     page = response.get_data(as_text=True)
     assert response.status_code == 200, page
@@ -169,6 +169,6 @@ def test_console_upload_has_its_own_size_limit(app: Flask) -> None:
     make_admin(app)
     client = app.test_client()
     log_in(client)
-    response = client.post("/admin/newsletters/daily/import", data={
+    response = form_post(client, "/admin/newsletters/daily/import", {
         "file": (io.BytesIO(b"email\n" + b"a@example.com\n" * 200), "readers.csv")})
     assert response.status_code == 413

@@ -23,6 +23,7 @@ from ..models import Newsletter
 from .admin_auth import actor, login_required
 from .admin_forms import ActionForm, ImportForm, NewsletterForm
 from .downloads import export_download
+from .security import csrf_checked_by_its_form
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -96,6 +97,7 @@ def export(slug: str) -> Response:
 
 
 @bp.route("/newsletters/<slug>/import", methods=["GET", "POST"])
+@csrf_checked_by_its_form
 @login_required
 def import_subscribers(slug: str) -> str | tuple[str, int]:
     """Import readers from an uploaded CSV file (larger than other requests may be)."""

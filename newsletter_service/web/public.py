@@ -17,7 +17,7 @@ from ..sources import clean_source
 from ..tokens import ExpiredToken, InvalidToken
 from . import bots, challenge
 from .answers import error_response, wants_json
-from .security import find_request_newsletter, is_embedded
+from .security import capability_link, cross_site_form, find_request_newsletter, is_embedded
 from .signup_input import read_signup_input
 
 bp = Blueprint("public", __name__)
@@ -42,6 +42,7 @@ def newsletter_page(slug: str) -> str:
 
 
 @bp.post("/newsletters/<slug>/subscribe")
+@cross_site_form
 def subscribe(slug: str) -> ResponseValue:
     """Sign a reader up from a form or a JSON request."""
     newsletter = _newsletter_or_404(slug)
@@ -49,6 +50,7 @@ def subscribe(slug: str) -> ResponseValue:
 
 
 @bp.post("/subscribe")
+@cross_site_form
 def subscribe_many() -> ResponseValue:
     """Sign a reader up to the newsletters ticked on a combined form: one confirmation email."""
     data = read_signup_input()
@@ -139,6 +141,7 @@ def challenge_for_browser() -> Response:
 
 
 @bp.route("/confirm/<token>", methods=["GET", "HEAD"])
+@capability_link
 def confirm_page(token: str) -> Response | str | tuple[str, int]:
     """Show the confirm button; never confirms, except a one-click newsletter's GET."""
     session = get_session()
@@ -155,6 +158,7 @@ def confirm_page(token: str) -> Response | str | tuple[str, int]:
 
 
 @bp.post("/confirm/<token>")
+@capability_link
 def confirm(token: str) -> Response | str | tuple[str, int]:
     """Confirm the subscriptions a link names (idempotent)."""
     try:
@@ -167,6 +171,7 @@ def confirm(token: str) -> Response | str | tuple[str, int]:
 
 
 @bp.post("/confirm/<token>/resend")
+@capability_link
 def resend_confirmation(token: str) -> Response | str | tuple[str, int]:
     """Send a new confirm link in place of an expired one."""
     session = get_session()
@@ -182,6 +187,7 @@ def resend_confirmation(token: str) -> Response | str | tuple[str, int]:
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "HEAD"])
+@capability_link
 def unsubscribe_page(token: str) -> Response | str | tuple[str, int]:
     """Show the unsubscribe button; never unsubscribes."""
     try:
@@ -192,6 +198,7 @@ def unsubscribe_page(token: str) -> Response | str | tuple[str, int]:
 
 
 @bp.post("/unsubscribe/<token>")
+@capability_link
 def unsubscribe(token: str) -> Response | str | tuple[str, int]:
     """Unsubscribe: the page's button and RFC 8058 one-click POSTs (no cookie, no CSRF)."""
     try:

@@ -9,10 +9,13 @@ those same origins. Every other page refuses to be framed (clickjacking).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from flask import Flask, Response, current_app, g, request
 from flask_cors.core import get_cors_options, set_cors_headers
+from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
@@ -22,6 +25,7 @@ from ..models import Newsletter
 from . import challenge
 from .signup_input import FORM_TYPES
 
+View = TypeVar("View", bound=Callable[..., Any])
 CORS_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many", "embed.form_description",
                             "public.challenge_for_browser"})
 SUBSCRIBE_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many"})
@@ -31,8 +35,11 @@ PREFLIGHT_MAX_AGE = 600
 # Our pages load only our own scripts, styles and images, and post only to us.
 PAGE_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'")
-TOKEN_ENDPOINTS = frozenset({"public.confirm_page", "public.confirm", "public.resend_confirmation",
-                             "public.unsubscribe_page", "public.unsubscribe"})
+# From the most to the least strict: where a view or blueprint asks for a stricter
+# policy than the default, the stricter one wins.
+REFERRER_POLICIES = ("no-referrer", "same-origin", "strict-origin",
+                     "strict-origin-when-cross-origin")
+DEFAULT_REFERRER_POLICY = "strict-origin-when-cross-origin"
 # Host names and IP addresses only: flask-cors would read "*" or "(" as a regular expression.
 HOST_PATTERN = re.compile(r"[a-z0-9.-]+|\[[0-9a-f:.]+\]")
 
@@ -41,6 +48,55 @@ def init_app(app: Flask) -> None:
     """Answer CORS on the JSON endpoints and set the security headers of every response."""
     app.after_request(_add_cors_headers)
     app.after_request(_add_security_headers)
+
+
+def exempt_csrf(csrf: CSRFProtect, app: Flask) -> None:
+    """Exempt from CSRF the views that declared it (``cross_site_form``, ``capability_link``)."""
+    for view in app.view_functions.values():
+        if getattr(view, "csrf_exempt", False):
+            csrf.exempt(view)
+
+
+def cross_site_form(view: View) -> View:
+    """Declare a view that readers post to from publishers' pages: no session, no CSRF token.
+
+    A signup changes nothing that a forged one could abuse: it only queues a confirmation.
+    """
+    view.csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+def csrf_checked_by_its_form(view: View) -> View:
+    """Declare a view whose Flask-WTF form checks the CSRF token itself, later than usual.
+
+    The console's import raises the body limit before the body is parsed; CSRFProtect's
+    check would parse it first, under the small public limit.
+    """
+    view.csrf_exempt = True  # type: ignore[attr-defined]
+    return view
+
+
+def capability_link(view: View) -> View:
+    """Declare a view behind a link in an email: the signed token in its path is the credential.
+
+    It needs no session, cookie or CSRF token, so a mail client's web view that blocks
+    cookies, a publisher's own page or a script may post it at any time within the link's
+    life; and its answer sends no Referer, which would carry the token elsewhere.
+    """
+    view.csrf_exempt = True  # type: ignore[attr-defined]
+    view.referrer_policy = "no-referrer"  # type: ignore[attr-defined]
+    return view
+
+
+def _view_policy(name: str) -> Any:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return getattr(view, name, None)
+
+
+def stricter_referrer_policy(*policies: str | None) -> str:
+    """Return the strictest of ``policies`` (the default when none is known)."""
+    known = [REFERRER_POLICIES.index(p) for p in policies if p in REFERRER_POLICIES]
+    return REFERRER_POLICIES[min(known)] if known else DEFAULT_REFERRER_POLICY
 
 
 def is_embedded() -> bool:
@@ -181,8 +237,9 @@ def _add_security_headers(response: Response) -> Response:
         ancestors = "'none'"
         response.headers["X-Frame-Options"] = "DENY"
     response.headers["Content-Security-Policy"] = f"{_page_policy()}; frame-ancestors {ancestors}"
-    # Links in emails carry tokens in their path: those pages send no Referer at all.
-    token_page = request.endpoint in TOKEN_ENDPOINTS
-    response.headers["Referrer-Policy"] = "no-referrer" if token_page else \
-        "strict-origin-when-cross-origin"
+    # A view's own policy (a capability link's no-referrer), a blueprint's (the console's
+    # same-origin) and the default: the strictest wins.
+    response.headers["Referrer-Policy"] = stricter_referrer_policy(
+        _view_policy("referrer_policy"), response.headers.get("Referrer-Policy"),
+        DEFAULT_REFERRER_POLICY)
     return response

@@ -5,14 +5,11 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
 from playwright.sync_api import Page, expect
 
 from ..admin_support import PASSWORD, make_admin
 from ..factories import subscribe
 from .conftest import Site
-
-pytestmark = pytest.mark.app_config(WTF_CSRF_ENABLED=True)
 
 
 def _log_in(page: Page, site: Site, password: str = PASSWORD) -> None:
