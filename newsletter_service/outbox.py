@@ -87,7 +87,9 @@ def enqueue(session: Session, message: EmailMessage, *, kind: str,
         subscriber_id=subscriber_id,
         subscription_id=subscription_id,
         recipient=message["To"].addresses[0].addr_spec,  # the envelope's; one To per email
-        message=message.as_bytes(policy=email.policy.SMTPUTF8),
+        # The message's own policy (UTF-8 headers only where an address needs them), with
+        # the CRLF line ends SMTP sends, whoever built the message.
+        message=message.as_bytes(policy=message.policy.clone(linesep="\r\n")),
     )
     session.add(row)
     return row

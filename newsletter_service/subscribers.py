@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, contains_eager, selectinload
 
 from . import subscriptions
 from .addresses import InvalidAddress, normalize_address
-from .models import Subscriber, Subscription, SubscriptionStatus
+from .models import OutboxMessage, Subscriber, Subscription, SubscriptionStatus
 
 PAGE_SIZE = 50
 ADMIN_ORIGIN = "admin console"
@@ -66,6 +66,13 @@ def get_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
     ).one_or_none()
 
 
+def emails_of(session: Session, subscriber: Subscriber, limit: int = 20) -> list[OutboxMessage]:
+    """Return the latest emails queued for a reader, newest first, with their delivery state."""
+    query = (select(OutboxMessage).where(OutboxMessage.subscriber_id == subscriber.id)
+             .order_by(OutboxMessage.id.desc()).limit(limit))
+    return list(session.scalars(query))
+
+
 def find_by_address(session: Session, email: str) -> Subscriber | None:
     """Return the subscriber with this address (any case), if there is one."""
     try:
@@ -83,9 +90,8 @@ def resend_confirmation(session: Session, subscriber: Subscriber, actor: str) ->
 
 def unsubscribe(session: Session, subscription: Subscription, actor: str) -> bool:
     """Unsubscribe as the reader's link does, recording who did it; False: it was done."""
-    token = subscriptions.unsubscribe_token(subscription)
     origin = subscriptions.Origin(source=f"{ADMIN_ORIGIN}: {actor}")
-    return subscriptions.unsubscribe(session, token, origin).changed
+    return subscriptions.unsubscribe_subscriptions(session, [subscription], origin).changed
 
 
 def find_subscription(session: Session, subscriber: Subscriber,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
-from email.parser import BytesParser
+from email.parser import BytesParser, Parser
 from functools import cache
 from types import TracebackType
 from typing import Any, Literal, Self, cast
@@ -112,12 +112,20 @@ class _Handler:
         self.sink._record(ReceivedMail(
             mail_from=envelope.mail_from or "",
             rcpt_tos=tuple(envelope.rcpt_tos),
-            message=cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw)),
+            message=parse_received(raw),
             raw=raw,
             login=cast("str | None", session.auth_data) if session.authenticated else None,
             tls=transport is not None and transport.get_extra_info("ssl_object") is not None,
         ))
         return "250 2.0.0 OK: queued"
+
+
+def parse_received(raw: bytes) -> EmailMessage:
+    """Parse a received message as a mail client would, UTF-8 headers (RFC 6532) included."""
+    if raw.isascii():
+        return cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    # BytesParser reads header bytes as ASCII; an SMTPUTF8 message's headers are UTF-8.
+    return cast(EmailMessage, Parser(policy=policy.default).parsestr(raw.decode("utf-8")))
 
 
 class _Controller(Controller):
@@ -146,8 +154,9 @@ class SMTPSink:
 
     def __init__(self, *, auth: tuple[str, str] | None = None, tls: TLSMode | None = None,
                  auth_mechanisms: tuple[str, ...] = ("LOGIN", "PLAIN"),
-                 port: int | None = None) -> None:
+                 port: int | None = None, smtputf8: bool = True) -> None:
         self.auth = auth
+        self.smtputf8 = smtputf8  # offer SMTPUTF8 (RFC 6531) in the EHLO answer
         self.tls = tls
         self.auth_mechanisms = auth_mechanisms
         self.port = port or _free_port()
@@ -228,7 +237,8 @@ class SMTPSink:
         self.stop()
 
     def _server_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"auth_require_tls": False}  # loopback: nothing to sniff
+        options: dict[str, Any] = {"auth_require_tls": False,  # loopback: nothing to sniff
+                                   "enable_SMTPUTF8": self.smtputf8}
         if self.tls == "implicit":
             options["ssl_context"] = _server_ssl_context()
         elif self.tls == "starttls":

@@ -154,8 +154,11 @@ class SMTPMailer(BaseMailer):
             # After a 421 smtplib has closed the socket: the next send reconnects.
             raise self._error("send", error, permanent=_is_permanent(error.smtp_code)) from error
         except smtplib.SMTPNotSupportedError as error:
-            # Raised before MAIL FROM when the message needs SMTPUTF8 and the relay lacks it.
-            raise self._error("send", error, permanent=True) from error
+            # Raised before MAIL FROM when the message needs SMTPUTF8 and the relay lacks it:
+            # the same relay will refuse it tomorrow too.
+            raise MailerError(f"SMTP relay {self.host}:{self.port} does not offer SMTPUTF8, "
+                              "which an internationalized address (a non-ASCII local part) "
+                              "needs: not sent", permanent=True) from error
         except (ValueError, LookupError, email.errors.MessageError) as error:
             raise MailerError(f"malformed message: {error}", permanent=True) from error
         except (smtplib.SMTPException, OSError) as error:

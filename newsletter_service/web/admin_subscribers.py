@@ -37,7 +37,9 @@ def search() -> str:
 @login_required
 def detail(subscriber_id: int) -> str:
     """Show a reader's subscriptions and the history of their consent."""
-    return render_template("admin/subscriber.html", subscriber=_subscriber_or_404(subscriber_id),
+    subscriber = _subscriber_or_404(subscriber_id)
+    emails = subscribers.emails_of(get_session(), subscriber)
+    return render_template("admin/subscriber.html", subscriber=subscriber, emails=emails,
                            action=ActionForm())
 
 
