@@ -19,7 +19,7 @@ install: $(STAMP)
 
 ## run: set up, migrate the SQLite database, add demo newsletters, serve with a worker.
 run: install
-	@export FLASK_DEBUG=1; \
+	@export FLASK_DEBUG=1 NEWSLETTER_BASE_URL="$${NEWSLETTER_BASE_URL:-http://$(HOST):$(PORT)}"; \
 	$(CLI) db upgrade && $(CLI) newsletters seed-demo && \
 	{ $(CLI) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	  echo "Open http://$(HOST):$(PORT)/ ; emails appear at http://$(HOST):$(PORT)/dev/mailbox/"; \

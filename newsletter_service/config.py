@@ -13,8 +13,8 @@ from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # None: a SQLite file in the instance folder
-    "MAILER": "devmail://",
-    "BASE_URL": None,  # None: the request's host
+    "MAILER": None,  # required outside debug; in debug, the dev mailbox (devmail://)
+    "BASE_URL": None,  # required outside debug: emailed links never follow the Host header
     "MAIL_FROM": "newsletter@localhost.localdomain",
     "MAIL_REPLY_TO": None,
     "CHECK_DELIVERABILITY": False,  # DNS lookups of the address's domain
@@ -88,6 +88,29 @@ def load_config(app: Flask, test_config: Mapping[str, Any] | None) -> None:
         app.config["SESSION_COOKIE_SECURE"] = not (app.debug or app.testing)
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _secret_key(app)
+    _require_production_settings(app)
+
+
+# What an operator must set outside debug, and why; in debug each has a default.
+REQUIRED_OUTSIDE_DEBUG = {
+    "BASE_URL": "the public URL of emailed links (never taken from a request's Host header), "
+                "e.g. https://news.example.com",
+    "MAILER": "where emails go, e.g. smtp://user:pass@relay.example.com:587?starttls=true "
+              "(the dev mailbox is for debug only)",
+}
+DEBUG_DEFAULTS = {"MAILER": "devmail://"}
+
+
+def _require_production_settings(app: Flask) -> None:
+    """Fill the debug defaults, or refuse to start without what production needs."""
+    missing = [key for key in REQUIRED_OUTSIDE_DEBUG if not app.config.get(key)]
+    if app.debug:
+        for key in missing:
+            app.config[key] = DEBUG_DEFAULTS.get(key)
+        return
+    if missing:
+        lines = [f"NEWSLETTER_{key} is not set: {REQUIRED_OUTSIDE_DEBUG[key]}." for key in missing]
+        raise RuntimeError(" ".join(lines) + " (Outside debug mode both are required.)")
     session_key = app.config["SESSION_SECRET_KEY"] or _derived_key(app, "session")
     app.config["SESSION_SECRET_KEY"] = app.config["WTF_CSRF_SECRET_KEY"] = str(session_key)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from . import subscriptions
@@ -59,13 +59,14 @@ class ImportReport:
 
     added: int = 0
     existing: int = 0
+    unsubscribed: int = 0  # skipped: the reader opted out, and an import never undoes it
     suppressed: int = 0
     emails_queued: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
 
     @property
     def rows(self) -> int:
-        return self.added + self.existing + self.suppressed + len(self.errors)
+        return self.added + self.existing + self.unsubscribed + self.suppressed + len(self.errors)
 
 
 def import_csv(session: Session, newsletter: Newsletter, lines: Iterable[str], *,
@@ -182,12 +183,22 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[ImportRow]
         Subscriber.email_key.in_([r.address.key for r in rows]))).all())
     created = _insert_subscriptions(session, newsletter, rows, ids, confirmed, now)
     report.added += len(created)
-    report.existing += len(rows) - len(created)
+    opted_out = _count_unsubscribed(session, newsletter, [ids[r.address.key] for r in rows])
+    report.unsubscribed += opted_out
+    report.existing += len(rows) - len(created) - opted_out
     _record_imported(session, created, actor, now)
     if not confirmed and created:
         report.emails_queued += _queue_confirmations(session, created)
     session.commit()
     return created
+
+
+def _count_unsubscribed(session: Session, newsletter: Newsletter, subscriber_ids: list[int]) -> int:
+    """Count the rows whose reader had unsubscribed from ``newsletter``: they stay so."""
+    return session.scalar(select(func.count()).select_from(Subscription).where(
+        Subscription.newsletter_id == newsletter.id,
+        Subscription.subscriber_id.in_(subscriber_ids),
+        Subscription.status == SubscriptionStatus.unsubscribed)) or 0
 
 
 def _fresh(session: Session, rows: list[ImportRow], report: ImportReport) -> list[ImportRow]:

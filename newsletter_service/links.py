@@ -1,8 +1,14 @@
-"""Absolute URLs for emailed links: ``NEWSLETTER_BASE_URL``, else the request's host."""
+"""Absolute URLs for emailed links, always from ``NEWSLETTER_BASE_URL``.
+
+Never from the request: a signup sent with ``Host: evil.example`` (or a forged
+``X-Forwarded-Host``) must not write links to another site into a reader's mailbox.
+Outside debug the app refuses to start without it (config.py); in debug the
+development server's address stands in.
+"""
 
 from __future__ import annotations
 
-from flask import current_app, has_request_context, request
+from flask import current_app
 
 DEV_BASE_URL = "http://127.0.0.1:5000"
 
@@ -10,13 +16,7 @@ DEV_BASE_URL = "http://127.0.0.1:5000"
 def base_url() -> str:
     """Return the public root URL, without a trailing slash."""
     configured = current_app.config.get("BASE_URL")
-    if configured:
-        return str(configured).rstrip("/")
-    if has_request_context():
-        return request.url_root.rstrip("/")
-    if current_app.debug or current_app.testing:
-        return DEV_BASE_URL
-    raise RuntimeError("Set NEWSLETTER_BASE_URL: links in emails sent from the CLI need it.")
+    return str(configured or DEV_BASE_URL).rstrip("/")
 
 
 def confirm_url(token: str) -> str:

@@ -34,9 +34,11 @@ from .tokens import (
     InvalidToken,
     Purpose,
     TokenClaims,
+    lasting_token_maker,
+    make_lasting_token,
     make_token,
+    read_lasting_token,
     read_token,
-    token_maker,
 )
 
 CONFIRM_KIND = "confirm"
@@ -102,7 +104,9 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
     for newsletter in newsletters:
         subscription, created = _ensure_subscription(session, subscriber_id, newsletter, signup)
         if created or subscription.status is SubscriptionStatus.unsubscribed:
-            _reopen(subscription, newsletter, signup, created)
+            # An opt-out stands until the new opt-in is confirmed: the subscription stays
+            # unsubscribed, and only the link this signup sends can turn it confirmed.
+            _ask_consent(subscription, newsletter, signup)
             _record(session, subscription, ConsentEventKind.subscribed, origin)
             needs_email.append(subscription)
         elif subscription.status is SubscriptionStatus.pending:
@@ -129,7 +133,11 @@ def _ensure_subscriber(session: Session, address: Address) -> tuple[int, bool]:
     created_id = session.scalar(statement)
     if created_id is not None:
         return created_id, True
-    subscriber_id = session.scalar(select(Subscriber.id).where(Subscriber.email_key == address.key))
+    # Lock the reader's row: simultaneous signups of one reader then pass the confirmation
+    # throttle one after the other, each seeing the emails the one before queued. (SQLite
+    # has no row locks and needs none: BEGIN IMMEDIATE serializes every write.)
+    subscriber_id = session.scalar(
+        select(Subscriber.id).where(Subscriber.email_key == address.key).with_for_update())
     assert subscriber_id is not None
     return subscriber_id, False
 
@@ -160,12 +168,9 @@ def insert_for(session: Session):  # type: ignore[no-untyped-def]
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _reopen(subscription: Subscription, newsletter: Newsletter, signup: Signup,
-            created: bool) -> None:
-    if not created:  # an unsubscribed reader signs up again: a new opt-in, new links
-        subscription.token_version += 1
-        subscription.confirmed_at = None
-    subscription.status = SubscriptionStatus.pending
+def _ask_consent(subscription: Subscription, newsletter: Newsletter, signup: Signup) -> None:
+    if subscription.status is SubscriptionStatus.unsubscribed:
+        subscription.token_version += 1  # a new opt-in: new links, the old ones die
     subscription.consent_given = signup.consent
     subscription.consent_version = newsletter.consent_version if newsletter.consent_text else None
     if signup.name is not None:
@@ -226,8 +231,8 @@ def read_confirm_link(session: Session, token: str) -> tuple[LinkOutcome, TokenC
     claims = read_token(_keys(), Purpose.confirm, token,
                         max_age=current_app.config["CONFIRM_MAX_AGE"])
     subscriptions = _current_subscriptions(session, claims)
-    pending = any(s.status is SubscriptionStatus.pending for s in subscriptions)
-    return LinkOutcome(subscriptions, changed=pending), claims
+    waiting = any(_awaits_confirmation(s) for s in subscriptions)
+    return LinkOutcome(subscriptions, changed=waiting), claims
 
 
 def confirm(session: Session, token: str, origin: Origin) -> LinkOutcome:
@@ -237,7 +242,7 @@ def confirm(session: Session, token: str, origin: Origin) -> LinkOutcome:
     subscriptions = _current_subscriptions(session, claims, lock=True)
     changed = False
     for subscription in subscriptions:
-        if subscription.status is not SubscriptionStatus.pending:
+        if not _awaits_confirmation(subscription):
             continue
         subscription.status = SubscriptionStatus.confirmed
         subscription.confirmed_at = utcnow()
@@ -247,6 +252,15 @@ def confirm(session: Session, token: str, origin: Origin) -> LinkOutcome:
         changed = True
     session.commit()
     return LinkOutcome(subscriptions, changed)
+
+
+def _awaits_confirmation(subscription: Subscription) -> bool:
+    """Tell whether a current confirm link (its version checked) may confirm ``subscription``.
+
+    An opt-out bumps ``token_version``, so a current link to an unsubscribed subscription
+    was sent after it, for a new signup: confirming it is the new opt-in.
+    """
+    return subscription.status is not SubscriptionStatus.confirmed
 
 
 def confirms_on_open(outcome: LinkOutcome, claims: TokenClaims) -> bool:
@@ -288,7 +302,17 @@ def read_unsubscribe_link(session: Session, token: str) -> LinkOutcome:
 
 def unsubscribe(session: Session, token: str, origin: Origin) -> LinkOutcome:
     """Unsubscribe; the link keeps working, and a second use changes nothing."""
-    subscriptions = _unsubscribe_targets(session, token, lock=True)
+    return unsubscribe_subscriptions(session, _unsubscribe_targets(session, token, lock=True),
+                                     origin)
+
+
+def unsubscribe_subscriptions(session: Session, subscriptions: list[Subscription],
+                              origin: Origin) -> LinkOutcome:
+    """Unsubscribe these (the link, the console and the API all end here); idempotent.
+
+    Confirm links mailed before stop working (``token_version`` moves on); unsubscribe
+    links keep working, so a second use changes nothing.
+    """
     changed = False
     for subscription in subscriptions:
         if subscription.status is SubscriptionStatus.unsubscribed:
@@ -303,13 +327,19 @@ def unsubscribe(session: Session, token: str, origin: Origin) -> LinkOutcome:
 
 
 def unsubscribe_token(subscription: Subscription) -> str:
-    """Return the lasting unsubscribe token of a subscription (for emails and exports)."""
-    return make_token(_keys(), Purpose.unsubscribe, [(subscription.id, 0)])
+    """Return the lasting unsubscribe token of a subscription (for emails and exports).
+
+    The same in every email and export, and it never expires: the link in any old issue
+    must still unsubscribe (RFC 8058). Erasing the reader revokes it with the subscription.
+    Its version is always 0: ``token_version`` moves on with opt-outs and new signups,
+    which revoke confirm links, never unsubscribe links.
+    """
+    return make_lasting_token(_keys(), Purpose.unsubscribe, [(subscription.id, 0)])
 
 
 def unsubscribe_token_maker() -> Callable[[int], str]:
-    """Return ``f(subscription_id)`` making the same tokens, one signer for many rows."""
-    make = token_maker(_keys(), Purpose.unsubscribe)
+    """Return ``f(subscription_id)`` making the same tokens, one derived key for many rows."""
+    make = lasting_token_maker(_keys(), Purpose.unsubscribe)
     return lambda subscription_id: make([(subscription_id, 0)])
 
 
@@ -347,7 +377,7 @@ def _current_subscriptions(session: Session, claims: TokenClaims,
 
 
 def _unsubscribe_targets(session: Session, token: str, lock: bool = False) -> list[Subscription]:
-    claims = read_token(_keys(), Purpose.unsubscribe, token)
+    claims = read_lasting_token(_keys(), Purpose.unsubscribe, token)
     found = _load(session, claims.subscription_ids, lock)
     if not found:
         raise InvalidToken("unknown subscription")

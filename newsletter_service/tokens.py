@@ -8,15 +8,17 @@ version on the subscription revokes every link issued before.
 from __future__ import annotations
 
 import enum
-import hmac
-import time
-from base64 import urlsafe_b64encode
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from itsdangerous.encoding import base64_encode, int_to_bytes
+from itsdangerous import (
+    BadSignature,
+    SignatureExpired,
+    Signer,
+    URLSafeSerializer,
+    URLSafeTimedSerializer,
+)
 
 
 class Purpose(enum.StrEnum):
@@ -44,7 +46,7 @@ class TokenClaims:
 
     subscription_ids: tuple[int, ...]
     versions: tuple[int, ...]
-    issued_at: datetime
+    issued_at: datetime | None  # None: a lasting token, signed without a date
 
 
 def _serializer(secret_key: str | list[str], purpose: Purpose) -> URLSafeTimedSerializer:
@@ -58,31 +60,49 @@ def make_token(secret_key: str | list[str], purpose: Purpose,
     return str(_serializer(secret_key, purpose).dumps(payload))
 
 
-def token_maker(secret_key: str | list[str],
-                purpose: Purpose) -> Callable[[list[tuple[int, int]]], str]:
-    """Return a ``make_token`` for many tokens at once, such as an export's rows.
+def make_lasting_token(secret_key: str | list[str], purpose: Purpose,
+                       subscriptions: list[tuple[int, int]]) -> str:
+    """Sign ``[(subscription_id, token_version), ...]`` without a date: the same token each time.
 
-    It writes what itsdangerous writes (uncompressed payload, timestamp, HMAC), so
-    ``read_token`` reads it, but derives the key and the timestamp once instead of per
-    token: signing stops being most of an export's time.
+    It never expires; bumping ``token_version`` (or deleting the subscription) revokes it.
     """
-    signer = _serializer(secret_key, purpose).make_signer()
-    mac = hmac.new(signer.derive_key(), digestmod=signer.digest_method)
-    stamp = b"." + base64_encode(int_to_bytes(int(time.time())))
+    return lasting_token_maker(secret_key, purpose)(subscriptions)
+
+
+def lasting_token_maker(secret_key: str | list[str],
+                        purpose: Purpose) -> Callable[[list[tuple[int, int]]], str]:
+    """Return a ``make_lasting_token`` for many tokens at once, such as an export's rows.
+
+    The key is derived once (itsdangerous derives it per signature): a Signer told the
+    derived key and no derivation signs exactly as the serializer's own signer would.
+    """
+    serializer = _lasting_serializer(secret_key, purpose)
+    own = serializer.make_signer()
+    signer = Signer(own.derive_key(), key_derivation="none", digest_method=own.digest_method)
 
     def make(subscriptions: list[tuple[int, int]]) -> str:
-        # Compact JSON of integer pairs, as itsdangerous's serializer writes it.
-        pairs = ",".join(f"[{int(sub_id)},{int(version)}]" for sub_id, version in subscriptions)
-        value = _b64(f"[{pairs}]".encode()) + stamp
-        signature = mac.copy()
-        signature.update(value)
-        return (value + b"." + _b64(signature.digest())).decode()
+        payload = [[int(sub_id), int(version)] for sub_id, version in subscriptions]
+        return signer.sign(serializer.dump_payload(payload)).decode()
 
     return make
 
 
-def _b64(data: bytes) -> bytes:
-    return urlsafe_b64encode(data).rstrip(b"=")
+def read_lasting_token(secret_key: str | list[str], purpose: Purpose, token: str) -> TokenClaims:
+    """Verify a lasting token and return its claims; raise InvalidToken.
+
+    Links mailed before tokens were lasting carry a date and the version 0: they keep
+    working (they never expired), and 0 tells the caller not to compare versions.
+    """
+    try:
+        payload = _lasting_serializer(secret_key, purpose).loads(token)
+    except (BadSignature, UnicodeError, ValueError):
+        return read_token(secret_key, purpose, token)
+    return _claims(payload, None)
+
+
+def _lasting_serializer(secret_key: str | list[str], purpose: Purpose) -> URLSafeSerializer:
+    # Its own salt: a dated token never verifies as a lasting one, nor the other way round.
+    return URLSafeSerializer(secret_key, salt=f"newsletter-service.{purpose}.lasting")
 
 
 def read_token(secret_key: str | list[str], purpose: Purpose, token: str,
@@ -101,7 +121,7 @@ def read_token(secret_key: str | list[str], purpose: Purpose, token: str,
     return _claims(payload, issued)
 
 
-def _claims(payload: object, issued: datetime) -> TokenClaims:
+def _claims(payload: object, issued: datetime | None) -> TokenClaims:
     try:
         pairs = [(int(sub_id), int(version)) for sub_id, version in payload]  # type: ignore[attr-defined]
     except (TypeError, ValueError):
@@ -111,5 +131,5 @@ def _claims(payload: object, issued: datetime) -> TokenClaims:
     return TokenClaims(
         subscription_ids=tuple(p[0] for p in pairs),
         versions=tuple(p[1] for p in pairs),
-        issued_at=issued.astimezone(UTC),
+        issued_at=issued.astimezone(UTC) if issued is not None else None,
     )

@@ -50,7 +50,8 @@ def test_seed_demo_only_when_empty(app: Flask, runner: FlaskCliRunner) -> None:
 def test_console_script_upgrades_a_fresh_database(tmp_path: Path) -> None:
     database = tmp_path / "fresh.sqlite3"
     env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{database}",
-           "NEWSLETTER_SECRET_KEY": "x" * 32, "PATH": "/usr/bin:/bin"}
+           "NEWSLETTER_SECRET_KEY": "x" * 32, "PATH": "/usr/bin:/bin",
+           "NEWSLETTER_BASE_URL": "https://news.example.com", "NEWSLETTER_MAILER": "console://"}
     script = Path(sys.executable).parent / "newsletter-service"
     result = subprocess.run([str(script), "db", "upgrade"], env=env, capture_output=True,
                             text=True, timeout=60, check=False)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, update
 from sqlalchemy.exc import IntegrityError
 
 from newsletter_service import migrate
-from newsletter_service.models import OutboxMessage, Subscriber, Subscription
+from newsletter_service.models import OutboxMessage, Subscriber, Subscription, utcnow
 
 from .factories import all_rows, make_newsletter, subscribe
 
@@ -68,3 +70,40 @@ def test_simultaneous_signups_of_different_addresses_lose_none(db_app: Flask) ->
         list(pool.map(lambda i: subscribe(db_app, f"reader{i}@example.com"), range(60)))
     assert len(all_rows(db_app, Subscription)) == 60
     assert len(all_rows(db_app, OutboxMessage)) == 60
+
+
+def _simultaneously(count: int, action: Callable[[int], None]) -> None:
+    barrier = threading.Barrier(count)
+
+    def run(index: int) -> None:
+        barrier.wait()
+        action(index)
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        list(pool.map(run, range(count)))  # re-raises any thread's error
+
+
+def _confirmation_emails(app: Flask) -> int:
+    return sum(1 for row in all_rows(app, OutboxMessage) if row.kind == "confirm")
+
+
+@pytest.mark.app_config(CONFIRM_MAX_PER_DAY=5)
+def test_simultaneous_signups_of_one_new_reader_to_many_newsletters_respect_the_cap(
+        db_app: Flask) -> None:
+    for index in range(10):
+        make_newsletter(db_app, f"n{index}", f"Newsletter {index}")
+    _simultaneously(10, lambda index: subscribe(db_app, "race@example.com", slug=f"n{index}"))
+    assert len(all_rows(db_app, Subscription)) == 10
+    assert _confirmation_emails(db_app) == 5  # the cap, not one per request
+
+
+@pytest.mark.app_config(CONFIRM_RESEND_COOLDOWN=300)
+def test_simultaneous_re_signups_after_the_cooldown_send_one_email(db_app: Flask) -> None:
+    make_newsletter(db_app)
+    subscribe(db_app, "again@example.com")
+    with db_app.extensions["db_sessionmaker"]() as session:  # as if the cooldown had passed
+        session.execute(update(OutboxMessage).values(
+            created_at=utcnow() - timedelta(seconds=600)))
+        session.commit()
+    _simultaneously(20, lambda index: subscribe(db_app, "again@example.com"))
+    assert _confirmation_emails(db_app) == 2  # the first signup's and one re-send

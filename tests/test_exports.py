@@ -16,12 +16,13 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Result
 
 from newsletter_service import create_app, imports, subscriptions
+from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import ConsentEvent, ExportLog
 from newsletter_service.tokens import Purpose, make_token, read_lasting_token
 
 from .admin_support import bearer, log_in, make_admin
 from .admin_support import make_token as make_api_token
-from .factories import all_rows, make_newsletter, subscribe
+from .factories import all_rows, make_newsletter, outbox_rows, subscribe
 
 CONTRACT = ["email", "name", "newsletter", "status", "created_at", "confirmed_at",
             "unsubscribed_at", "source", "unsubscribe_url"]
@@ -220,21 +221,41 @@ def test_cli_refuses_unknown_newsletters_statuses_and_formats(
     assert result.exit_code != 0 and message in result.output
 
 
-@pytest.fixture
-def production_app(tmp_path: Path, sqlite_template: Path) -> Iterator[Flask]:
-    path = tmp_path / "prod.sqlite3"
-    path.write_bytes(sqlite_template.read_bytes())
-    app = create_app({"SECRET_KEY": "k" * 32, "DATABASE_URL": f"sqlite:///{path}",
-                      "MAILER": "memory://"})
-    yield app
-    app.extensions["db_engine"].dispose()
+@pytest.mark.parametrize("missing", ["BASE_URL", "MAILER"])
+def test_outside_debug_the_app_refuses_to_start_without_base_url_or_mailer(
+        tmp_path: Path, missing: str) -> None:
+    """Emailed and exported links never follow a request's Host header, and mail never goes
+    silently to the dev mailbox: production must say where both go."""
+    config = {"SECRET_KEY": "k" * 32, "DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}",
+              "BASE_URL": "https://news.example.com", "MAILER": "memory://"}
+    del config[missing]
+    with pytest.raises(RuntimeError, match=f"NEWSLETTER_{missing} is not set"):
+        create_app(config)
 
 
-def test_cli_export_needs_a_base_url_outside_debug(production_app: Flask) -> None:
-    make_newsletter(production_app)
-    result = production_app.test_cli_runner().invoke(args=["subscribers", "export", "daily"])
-    assert result.exit_code == 1
-    assert "Set NEWSLETTER_BASE_URL" in result.output
+def test_emailed_links_ignore_the_host_header(app: Flask, mailer: MemoryMailer) -> None:
+    make_newsletter(app)
+    client = app.test_client()
+    client.post("/newsletters/daily/subscribe", data={"email": "reader@example.com"},
+                headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    client.post("/newsletters/daily/subscribe", data={"email": "other@example.com"},
+                base_url="http://evil.example")
+    raw = b"".join(row.message for row in outbox_rows(app))
+    assert b"evil.example" not in raw
+    assert all(b"http://newsletters.test/confirm/" in row.message for row in outbox_rows(app))
+
+
+@pytest.mark.app_config(TRUSTED_PROXIES=1)
+def test_a_trusted_proxy_cannot_change_the_links_either(app: Flask) -> None:
+    make_newsletter(app)
+    app.test_client().post("/newsletters/daily/subscribe", data={"email": "reader@example.com"},
+                           headers={"X-Forwarded-Host": "evil.example",
+                                    "X-Forwarded-For": "198.51.100.1"})
+    [row] = outbox_rows(app)
+    assert b"evil.example" not in row.message
+    export = app.test_cli_runner().invoke(args=["subscribers", "export", "daily",
+                                                "--status", "all"])
+    assert "evil.example" not in export.output and "http://newsletters.test/" in export.output
 
 
 def test_signups_go_on_while_a_long_export_reads(db_app: Flask) -> None:

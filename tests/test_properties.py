@@ -15,7 +15,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from newsletter_service.addresses import InvalidAddress, normalize_address
-from newsletter_service.tokens import InvalidToken, Purpose, make_token, read_token, token_maker
+from newsletter_service.tokens import (
+    InvalidToken,
+    Purpose,
+    lasting_token_maker,
+    make_lasting_token,
+    make_token,
+    read_lasting_token,
+    read_token,
+)
 
 from .factories import make_newsletter
 
@@ -101,13 +109,17 @@ def test_any_changed_character_breaks_the_token(subscriptions: list[tuple[int, i
 
 
 @given(pairs, st.sampled_from(list(Purpose)))
-def test_batch_token_maker_writes_tokens_read_token_accepts(
+def test_lasting_tokens_are_stable_and_read_back_only_with_their_key(
         subscriptions: list[tuple[int, int]], purpose: Purpose) -> None:
-    token = token_maker(["old-key", "key"], purpose)(subscriptions)
-    claims = read_token("key", purpose, token)
+    token = lasting_token_maker(["old-key", "key"], purpose)(subscriptions)
+    assert token == make_lasting_token("key", purpose, subscriptions)  # the same every time
+    claims = read_lasting_token("key", purpose, token)
     assert list(zip(claims.subscription_ids, claims.versions, strict=True)) == subscriptions
+    assert claims.issued_at is None
     with pytest.raises(InvalidToken):
-        read_token("another-key", purpose, token)
+        read_lasting_token("another-key", purpose, token)
+    with pytest.raises(InvalidToken):  # a lasting token is no dated one
+        read_token("key", purpose, token)
 
 
 # Every address email-validator accepts is subscribed or refused with a 422: never a 5xx

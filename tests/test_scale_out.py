@@ -39,7 +39,8 @@ def queue_messages(app: Flask) -> None:
 def test_three_workers_send_10000_emails_exactly_once(pg_app: Flask, smtp_sink: SMTPSink) -> None:
     queue_messages(pg_app)
     env = {**os.environ, "NEWSLETTER_DATABASE_URL": pg_app.config["DATABASE_URL"],
-           "NEWSLETTER_SECRET_KEY": "scale-test", "NEWSLETTER_WORKER_BATCH_SIZE": "200",
+           "NEWSLETTER_SECRET_KEY": "scale-test", "NEWSLETTER_BASE_URL": "http://newsletters.test",
+           "NEWSLETTER_WORKER_BATCH_SIZE": "200",
            "NEWSLETTER_MAILER": f"smtp://{smtp_sink.host}:{smtp_sink.port}?timeout=30"}
     workers = [subprocess.Popen([SCRIPT, "worker", "--once"], env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True) for _ in range(3)]
