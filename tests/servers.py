@@ -34,13 +34,28 @@ class Gunicorn:
         self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env},
                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                         text=True)
+        # Read the output as it comes: a pipe nobody reads fills up (64 KiB of request log
+        # lines) and the workers block on their next log line.
+        self._output: list[str] = []
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
         self._wait_until_up()
+
+    def _drain(self) -> None:
+        assert self.process.stdout is not None
+        with self.process.stdout as output:  # closed at the end of the output
+            for line in output:
+                self._output.append(line)
+
+    def _collected(self) -> str:
+        self._reader.join(timeout=10)
+        return "".join(self._output)
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {self.process.communicate()[0]}")
+                raise RuntimeError(f"gunicorn exited: {self._collected()}")
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):
                     return
@@ -53,11 +68,11 @@ class Gunicorn:
         """Stop the server and return what it logged."""
         self.process.terminate()
         try:
-            output, _ = self.process.communicate(timeout=20)
+            self.process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            output, _ = self.process.communicate()
-        return output or ""
+            self.process.wait()
+        return self._collected()
 
 
 class TCPProxy:
