@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from .addresses import InvalidAddress, normalize_address
 from .db import commit_unique
 from .models import Admin, LoginFailure, utcnow
+from .sources import clean_ip
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -108,7 +109,7 @@ def session_admin(session: Session, admin_id: int, version: int) -> Admin | None
 
 def log_in(session: Session, email: str, password: str, ip: str | None) -> Admin:
     """Return the admin whose address and password these are; raise LoginFailed or TooMany."""
-    key, client = email.strip().lower()[:254], (ip or UNKNOWN_IP)[:45]
+    key, client = email.strip().lower()[:254], clean_ip(ip) or UNKNOWN_IP
     attempt = _reserve_attempt(session, key, client)
     # Argon2 is slow: it runs with no transaction open, so it holds no lock.
     valid = _verify(attempt.password_hash, password)

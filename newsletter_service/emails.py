@@ -51,7 +51,9 @@ def _build(kind: str, newsletter: Newsletter, to: str, **context: Any) -> EmailM
     custom_subject = context.get("custom_subject")
     recipient, policy = recipient_address(to)
     message = EmailMessage(policy=policy)
-    message["Subject"] = custom_subject or " ".join(subject.split())
+    # Whitespace folded: a line break saved before settings refused control characters
+    # must not break every signup of that newsletter.
+    message["Subject"] = " ".join((custom_subject or subject).split())
     message["From"] = _sender(newsletter)
     message["To"] = recipient
     reply_to = newsletter.reply_to or current_app.config.get("MAIL_REPLY_TO")
@@ -76,7 +78,8 @@ def recipient_address(to: str) -> tuple[Address, EmailPolicy]:
 
 
 def _sender(newsletter: Newsletter) -> Address:
-    return Address(display_name=newsletter.name, addr_spec=current_app.config["MAIL_FROM"])
+    return Address(display_name=" ".join(newsletter.name.split()),
+                   addr_spec=current_app.config["MAIL_FROM"])
 
 
 def _render(kind: str, newsletter: Newsletter, suffix: str, context: dict[str, Any]) -> str:

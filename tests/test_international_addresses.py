@@ -7,9 +7,10 @@ import io
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import update
 
 from newsletter_service.mailers import SMTPMailer
-from newsletter_service.models import OutboxMessage, OutboxStatus, Subscriber
+from newsletter_service.models import Newsletter, OutboxMessage, OutboxStatus, Subscriber
 from newsletter_service.worker import deliver_once
 
 from .admin_support import bearer, form_post, log_in, make_admin, make_token
@@ -124,3 +125,19 @@ def test_console_import_upload_takes_internationalized_addresses(db_app: Flask) 
         page="/admin/newsletters/daily/import", content_type="multipart/form-data")
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert [s.email for s in all_rows(db_app, Subscriber)] == ["јосип@example.com"]
+
+
+def test_a_line_break_saved_in_settings_before_they_were_checked_breaks_no_signup(
+        db_app: Flask) -> None:
+    """Newsletters saved before settings refused control characters keep working."""
+    with db_app.extensions["db_sessionmaker"]() as session:
+        session.execute(update(Newsletter).values(name="The\r\nDaily",
+                                                  confirmation_subject="Confirm\r\nBcc: x@evil"))
+        session.commit()
+    response = db_app.test_client().post("/newsletters/daily/subscribe",
+                                         json={"email": "reader@example.com"})
+    assert response.status_code == 200
+    [queued] = all_rows(db_app, OutboxMessage)
+    headers = queued.message.split(b"\r\n\r\n", 1)[0]
+    assert b"Bcc" not in headers.replace(b"Subject: Confirm Bcc: x@evil", b"")
+    assert b"Subject: Confirm Bcc: x@evil" in headers and b"From: The Daily <" in headers
