@@ -4,6 +4,13 @@ Emails are rendered when they are queued; the worker only sends bytes. Headers g
 through the standard library's ``email`` package, which refuses CR/LF in any header,
 so nothing a reader types can add a header.
 
+Building a message costs milliseconds, and a newsletter's emails differ between readers
+only in the recipient, the date, the Message-ID and the links: ``confirmation_bytes`` and
+``welcome_bytes`` build each newsletter's message once with markers in those places and
+stamp every reader's values into its bytes (stamping.py). The cache is per process, keyed
+by every column of the newsletters and the sender settings, so an edit builds anew; in debug
+(templates reload) every message is built in full.
+
 An address with a non-ASCII local part (``josé@example.com``) can only be written as
 UTF-8 (RFC 6531): such a message is serialized with the SMTPUTF8 policy, and the mailer
 asks the relay for SMTPUTF8. Every other message stays ASCII (RFC 2047 encoded words,
@@ -13,6 +20,8 @@ an IDNA domain), which any relay accepts.
 from __future__ import annotations
 
 import email.policy
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import EmailPolicy
@@ -23,13 +32,50 @@ import idna
 from flask import current_app
 
 from .models import Newsletter, utcnow
+from .stamping import StampedMessage, StampError, marker, prepare
+
+# Longest line a 7bit or 8bit body may have (RFC 5322); longer ones need an encoding.
+MAX_LINE = 998
+STAMP_CACHE_SIZE = 256
+# Shapes the per-reader values take while a message is built once for stamping.
+DATE_MARKER = "Sat, 01 Jan 2000 00:00:00 +0000"
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """An email's bytes, ready for the outbox, and the address its envelope goes to."""
+
+    raw: bytes
+    recipient: str
+
+
+def confirmation_bytes(newsletters: list[Newsletter], to: str,
+                       confirm_url: str) -> RenderedEmail:
+    """Return the confirmation email for ``to``, stamped into a once-built message."""
+    return _stamped("confirm", newsletters, to, {"confirm_url": confirm_url},
+                    lambda values: confirmation_email(newsletters[0], values["to"],
+                                                      values["confirm_url"], newsletters,
+                                                      _fixed=values))
+
+
+def welcome_bytes(newsletter: Newsletter, to: str, unsubscribe_url: str) -> RenderedEmail:
+    """Return the welcome email for ``to``, stamped into a once-built message."""
+    return _stamped("welcome", [newsletter], to, {"unsubscribe_url": unsubscribe_url},
+                    lambda values: welcome_email(newsletter, values["to"],
+                                                 values["unsubscribe_url"], _fixed=values))
+
+
+def as_bytes(message: EmailMessage) -> bytes:
+    """Serialize with the message's own policy and the CRLF line ends SMTP sends."""
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
 def confirmation_email(newsletter: Newsletter, to: str, confirm_url: str,
-                       newsletters: list[Newsletter] | None = None) -> EmailMessage:
+                       newsletters: list[Newsletter] | None = None,
+                       _fixed: Mapping[str, str] | None = None) -> EmailMessage:
     """Return the double opt-in email; it repeats nothing the reader typed but the address."""
     return _build(
-        "confirm", newsletter, to,
+        "confirm", newsletter, to, _fixed,
         confirm_url=confirm_url,
         newsletters=newsletters or [newsletter],
         custom_subject=newsletter.confirmation_subject,
@@ -37,15 +83,59 @@ def confirmation_email(newsletter: Newsletter, to: str, confirm_url: str,
     )
 
 
-def welcome_email(newsletter: Newsletter, to: str, unsubscribe_url: str) -> EmailMessage:
+def welcome_email(newsletter: Newsletter, to: str, unsubscribe_url: str,
+                  _fixed: Mapping[str, str] | None = None) -> EmailMessage:
     """Return the email sent once a subscription is confirmed, with one-click unsubscribe."""
-    message = _build("welcome", newsletter, to, unsubscribe_url=unsubscribe_url)
+    message = _build("welcome", newsletter, to, _fixed, unsubscribe_url=unsubscribe_url)
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
 
 
-def _build(kind: str, newsletter: Newsletter, to: str, **context: Any) -> EmailMessage:
+def _stamped(kind: str, newsletters: list[Newsletter], to: str, links: dict[str, str],
+             build: Callable[[Mapping[str, str]], EmailMessage]) -> RenderedEmail:
+    recipient, policy = recipient_address(to)
+    envelope = recipient.addr_spec
+    values = {"to": envelope, "date": format_datetime(utcnow()),
+              "message_id": make_msgid(domain=_message_id_domain()), **links}
+    template = _stamp_template(kind, newsletters, bool(policy.utf8), list(links), build)
+    if template is None:  # debug, or a message that cannot be stamped: built in full
+        return RenderedEmail(as_bytes(build(values)), envelope)
+    return RenderedEmail(template.stamp(values), envelope)
+
+
+def _stamp_template(kind: str, newsletters: list[Newsletter], utf8: bool, links: list[str],
+                    build: Callable[[Mapping[str, str]], EmailMessage]) -> StampedMessage | None:
+    if current_app.jinja_env.auto_reload:
+        return None
+    config = current_app.config
+    key = (kind, utf8, config["MAIL_FROM"], config.get("MAIL_REPLY_TO"),
+           tuple(_fingerprint(n) for n in newsletters))
+    cache: dict[Any, StampedMessage | None] = current_app.extensions.setdefault(
+        "email_stamps", {})
+    if key not in cache:
+        if len(cache) >= STAMP_CACHE_SIZE:
+            cache.clear()
+        # The recipient's marker has a non-ASCII local part exactly when the reader's has:
+        # the once-built message then has the reader's policy (UTF-8 headers or ASCII).
+        local = f"{marker()}é" if utf8 else marker()
+        markers = {"to": f"{local}@stamp.invalid", "date": DATE_MARKER,
+                   "message_id": f"<{marker()}@stamp.invalid>",
+                   **{name: f"https://stamp.invalid/{marker()}" for name in links}}
+        try:
+            cache[key] = prepare(lambda values: as_bytes(build(values)), markers, utf8)
+        except StampError:
+            cache[key] = None  # e.g. a custom text with a line over 998 characters
+    return cache[key]
+
+
+def _fingerprint(newsletter: Newsletter) -> tuple[Any, ...]:
+    """Return every column of a newsletter: any edit makes a new cache key."""
+    return tuple(getattr(newsletter, column.key) for column in Newsletter.__table__.columns)
+
+
+def _build(kind: str, newsletter: Newsletter, to: str, fixed: Mapping[str, str] | None,
+           **context: Any) -> EmailMessage:
     context["newsletter"] = newsletter
     subject = _render(kind, newsletter, "subject.txt", context).strip()
     custom_subject = context.get("custom_subject")
@@ -59,11 +149,29 @@ def _build(kind: str, newsletter: Newsletter, to: str, **context: Any) -> EmailM
     reply_to = newsletter.reply_to or current_app.config.get("MAIL_REPLY_TO")
     if reply_to:
         message["Reply-To"] = Address(addr_spec=reply_to)
-    message["Date"] = format_datetime(utcnow())
-    message["Message-ID"] = make_msgid(domain=_sender(newsletter).domain or "localhost")
-    message.set_content(_render(kind, newsletter, "txt", context))
-    message.add_alternative(_render(kind, newsletter, "html", context), subtype="html")
+    message["Date"] = fixed["date"] if fixed else format_datetime(utcnow())
+    message["Message-ID"] = fixed["message_id"] if fixed else make_msgid(
+        domain=_message_id_domain())
+    text = _render(kind, newsletter, "txt", context)
+    rich = _render(kind, newsletter, "html", context)
+    message.set_content(text, cte=_transfer_encoding(text, policy))
+    message.add_alternative(rich, subtype="html", cte=_transfer_encoding(rich, policy))
     return message
+
+
+def _transfer_encoding(body: str, policy: EmailPolicy) -> str | None:
+    """Return 7bit or 8bit, so a body holds its text (and a stamp's markers) literally.
+
+    Only a line too long for either leaves the choice to the ``email`` package
+    (quoted-printable or base64); such a message is then built in full for every reader.
+    """
+    if any(len(line.encode()) > MAX_LINE for line in body.splitlines()):
+        return None
+    return "7bit" if body.isascii() and not policy.utf8 else "8bit"
+
+
+def _message_id_domain() -> str:
+    return Address(addr_spec=current_app.config["MAIL_FROM"]).domain or "localhost"
 
 
 def recipient_address(to: str) -> tuple[Address, EmailPolicy]:

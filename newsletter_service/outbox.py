@@ -82,15 +82,20 @@ class DeliveryReport:
 def enqueue(session: Session, message: EmailMessage, *, kind: str,
             subscriber_id: int | None = None, subscription_id: int | None = None) -> OutboxMessage:
     """Queue ``message`` in the caller's transaction; the caller commits."""
-    row = OutboxMessage(
-        kind=kind,
-        subscriber_id=subscriber_id,
-        subscription_id=subscription_id,
-        recipient=message["To"].addresses[0].addr_spec,  # the envelope's; one To per email
-        # The message's own policy (UTF-8 headers only where an address needs them), with
-        # the CRLF line ends SMTP sends, whoever built the message.
-        message=message.as_bytes(policy=message.policy.clone(linesep="\r\n")),
-    )
+    # The message's own policy (UTF-8 headers only where an address needs them), with
+    # the CRLF line ends SMTP sends, whoever built the message.
+    raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    recipient = message["To"].addresses[0].addr_spec  # the envelope's; one To per email
+    return enqueue_raw(session, raw, recipient, kind=kind, subscriber_id=subscriber_id,
+                       subscription_id=subscription_id)
+
+
+def enqueue_raw(session: Session, raw: bytes, recipient: str, *, kind: str,
+                subscriber_id: int | None = None,
+                subscription_id: int | None = None) -> OutboxMessage:
+    """Queue an already serialized message to ``recipient``; the caller commits."""
+    row = OutboxMessage(kind=kind, subscriber_id=subscriber_id,
+                        subscription_id=subscription_id, recipient=recipient, message=raw)
     session.add(row)
     return row
 

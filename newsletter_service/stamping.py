@@ -1,0 +1,91 @@
+"""Render an email once, then stamp each reader's values into its bytes.
+
+Building a message with the ``email`` package (header registry, folding, MIME
+generator) costs milliseconds; a newsletter's confirmation email differs between readers
+only in a few values: the recipient, the date, the Message-ID, the links and the code.
+So the message is built once with a marker in place of each such value, serialized, and
+cached; each reader's bytes are the cached bytes with the markers replaced.
+
+That is only sound if a marker reaches the bytes unchanged and a value can stand where the
+marker stood. Markers are short runs of ASCII letters and digits, which no header folding,
+encoded word or escaping alters; the text bodies are written ``7bit`` (or ``8bit`` when they
+hold non-ASCII text), never quoted-printable or base64, so a body holds them literally.
+Values are checked before they are stamped: no white space or control character in any of
+them (so no header can be injected or folded apart), HTML-escaped inside the HTML part, and
+non-ASCII only in a message written with UTF-8 headers (SMTPUTF8).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+# A value to stamp: printable, no white space (it may stand in a header, unfolded) ...
+_FORBIDDEN = re.compile(r"[\s\x00-\x1f\x7f]")
+# ... except a date, which has single spaces (and is written by us).
+_DATE = re.compile(r"[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} [+-]\d{4}")
+_HTML_PART = re.compile(rb"^Content-Type: text/html", re.MULTILINE | re.IGNORECASE)
+# A body in one of these would hold its markers encoded, and a value stamped in raw could
+# be misread ("=" in quoted-printable): such a message is not stamped.
+_ENCODED_BODY = re.compile(rb"^Content-Transfer-Encoding:[ \t]*(quoted-printable|base64)",
+                           re.MULTILINE | re.IGNORECASE)
+
+
+class StampError(ValueError):
+    """A value cannot be stamped into the message safely."""
+
+
+@dataclass(frozen=True)
+class StampedMessage:
+    """A serialized message with markers, and how to fill them in."""
+
+    raw: bytes
+    markers: Mapping[str, bytes]  # field name -> its marker
+    html_start: int  # offset of the HTML part's headers (len(raw) when there is none)
+    utf8: bool  # written with UTF-8 headers: values may be non-ASCII
+
+    def stamp(self, values: Mapping[str, str]) -> bytes:
+        """Return the message for one reader: every marker replaced by its checked value."""
+        if values.keys() != self.markers.keys():
+            raise StampError(f"values for {sorted(values)} do not match {sorted(self.markers)}")
+        text, rich = self.raw[:self.html_start], self.raw[self.html_start:]
+        for name, marker in self.markers.items():
+            value = _checked(name, values[name], self.utf8)
+            text = text.replace(marker, value.encode())
+            rich = rich.replace(marker, html.escape(value, quote=True).encode())
+        return text + rich
+
+
+def marker() -> str:
+    """Return a fresh marker: letters and digits only, unlikely anywhere else."""
+    return f"zq{secrets.token_hex(8)}qz"
+
+
+def prepare(build: Callable[[Mapping[str, str]], bytes], markers: Mapping[str, str],
+            utf8: bool) -> StampedMessage:
+    """Build a message once with ``markers`` in place of its per-reader values.
+
+    A marker is usually ``marker()``; where the field must parse as something (an
+    address, a date) it is a value of that shape containing a marker, or a date no
+    message would carry.
+    """
+    raw = build(markers)
+    if _ENCODED_BODY.search(raw):
+        raise StampError("a body is quoted-printable or base64: build it in full")
+    encoded = {name: marker.encode() for name, marker in markers.items()}
+    for name, marker in encoded.items():
+        if marker not in raw:
+            raise StampError(f"the marker of {name} did not reach the message's bytes")
+    found = _HTML_PART.search(raw)
+    return StampedMessage(raw, encoded, found.start() if found else len(raw), utf8)
+
+
+def _checked(name: str, value: str, utf8: bool) -> str:
+    if not value or (_FORBIDDEN.search(value) and not _DATE.fullmatch(value)):
+        raise StampError(f"{name} is empty or holds white space or a control character")
+    if not utf8 and not value.isascii():
+        raise StampError(f"{name} is not ASCII, and the message has ASCII headers")
+    return value
