@@ -48,7 +48,8 @@ def test_ascii_mail_stays_ascii_and_a_unicode_domain_is_written_in_idna(
     client = db_app.test_client()
     client.post("/newsletters/daily/subscribe", json={"email": "reader@bücher.example"})
     [queued] = all_rows(db_app, OutboxMessage)
-    assert queued.message.isascii()  # any relay takes it, SMTPUTF8 or not
+    headers = queued.message.split(b"\r\n\r\n", 1)[0]
+    assert headers.isascii()  # any relay takes it, SMTPUTF8 or not
     assert queued.recipient == "reader@xn--bcher-kva.example"
 
 
