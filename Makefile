@@ -6,8 +6,9 @@ CLI := $(BIN)/newsletter-service
 STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 5000
+TRANSLATIONS := newsletter_service/translations
 
-.PHONY: install run admin test lint bench wheel clean
+.PHONY: install catalogues translations run admin test lint bench wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +18,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+## catalogues: compile the translation catalogues (.po -> .mo; the .mo files are not committed).
+catalogues: install
+	$(BIN)/pybabel compile -d $(TRANSLATIONS)
+
+## translations: extract every marked string, update each language's catalogue, compile them.
+translations: install
+	mkdir -p build
+	$(BIN)/pybabel extract -F babel.cfg -k lazy_gettext --no-location --sort-output \
+	  --project newsletter-service -o build/messages.pot .
+	$(BIN)/pybabel update -i build/messages.pot -d $(TRANSLATIONS) --ignore-obsolete --width 100
+	$(BIN)/pybabel compile --statistics -d $(TRANSLATIONS)
+
 ## run: set up, migrate the SQLite database, add demo newsletters, serve with a worker.
-run: install
+run: install catalogues
 	@export FLASK_DEBUG=1 NEWSLETTER_BASE_URL="$${NEWSLETTER_BASE_URL:-http://$(HOST):$(PORT)}"; \
 	$(CLI) db upgrade && $(CLI) newsletters seed-demo && \
 	{ $(CLI) worker & worker=$$!; trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
@@ -32,7 +45,7 @@ admin: install
 	FLASK_DEBUG=1 $(CLI) admins create "$(EMAIL)"
 
 ## test: set up and run the test-suite.
-test: install
+test: install catalogues
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## bench: set up and run every benchmark beside its floor (about 25 minutes; BENCH_ARGS=--quick: 5).

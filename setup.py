@@ -1,4 +1,4 @@
-"""Build hook: put the top-level templates and migrations inside the package in the wheel.
+"""Build hook: put the templates and migrations in the wheel's package, compile its catalogues.
 
 In a checkout they stay at the top level (the layout the contract names) and the package finds
 them there; a built wheel carries copies as ``newsletter_service/_templates`` and
@@ -16,10 +16,10 @@ from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 PACKAGE = "newsletter_service"
-# Top-level directory -> its name inside the package. Compiled translation catalogues
-# (``translations/<lang>/LC_MESSAGES/*.mo``, once the languages work adds them and compiles
-# them before this step) ride along the same way: a directory absent here is skipped.
-BUNDLED = {"templates": "_templates", "migrations": "_migrations", "translations": "_translations"}
+# Top-level directory -> its name inside the package; a directory absent here is skipped.
+BUNDLED = {"templates": "_templates", "migrations": "_migrations"}
+# The translation catalogues live in the package as .po sources; the wheel gets them compiled.
+CATALOGUES = Path(PACKAGE) / "translations"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", "*.po", "*.pot", ".*")
 
 
@@ -35,6 +35,21 @@ class BuildWithResources(build_py):
                 destination = Path(self.build_lib) / PACKAGE / target
                 shutil.rmtree(destination, ignore_errors=True)
                 shutil.copytree(ROOT / source, destination, ignore=IGNORED)
+        compile_catalogues(ROOT / CATALOGUES, Path(self.build_lib) / CATALOGUES)
+
+
+def compile_catalogues(source: Path, target: Path) -> None:
+    """Compile each ``<lang>/LC_MESSAGES/*.po`` under ``source`` to a ``.mo`` under ``target``."""
+    from babel.messages.mofile import write_mo  # a build requirement (pyproject.toml)
+    from babel.messages.pofile import read_po
+
+    for po in sorted(source.glob("*/LC_MESSAGES/*.po")):
+        mo = target / po.relative_to(source).with_suffix(".mo")
+        mo.parent.mkdir(parents=True, exist_ok=True)
+        with po.open("rb") as file:
+            catalog = read_po(file, locale=po.parts[-3])
+        with mo.open("wb") as file:
+            write_mo(file, catalog)  # fuzzy entries stay out, as with `pybabel compile`
 
 
 setup(cmdclass={"build_py": BuildWithResources})

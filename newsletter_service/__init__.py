@@ -17,9 +17,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
                 instance_relative_config=True)
     Path(app.instance_path).mkdir(parents=True, exist_ok=True)
 
-    from . import config, db, logs, mailers
+    from . import config, db, i18n, logs, mailers
 
     config.load_config(app, test_config)
+    i18n.init_app(app)  # before any template or message is rendered
     logs.configure(app.config["LOG_FORMAT"], app.config["LOG_LEVEL"])
     db.init_app(app)
     app.extensions["mailer"] = mailers.create_mailer(app.config["MAILER"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import (
@@ -26,6 +27,11 @@ from .sources import clean_ip
 def utcnow() -> datetime:
     """Return the current time, timezone-aware, in UTC."""
     return datetime.now(UTC)
+
+
+def new_manage_token() -> str:
+    """Return a new reader's preference-centre token (256 random bits)."""
+    return secrets.token_urlsafe(32)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -114,6 +120,8 @@ class Newsletter(Base):
     allowed_origins: Mapped[str] = mapped_column(Text, default="")  # one origin a line
     return_url: Mapped[str | None] = mapped_column(String(2048))
     reply_to: Mapped[str | None] = mapped_column(String(254))
+    # Its form, pages and emails speak this language (i18n.LANGUAGES).
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     is_active: Mapped[bool] = mapped_column(default=True)
     is_public: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -133,11 +141,14 @@ class Subscriber(Base):
     """One reader, identified by the normalized address."""
 
     __tablename__ = "subscribers"
+    __table_args__ = (UniqueConstraint("manage_token", name="uq_subscribers_manage_token"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))  # as normalized, where mail is sent
     # Lower-cased normalized address: Alice@Example.COM and alice@example.com are one reader.
     email_key: Mapped[str] = mapped_column(String(254), unique=True)
+    # The reader's preference-centre link: random, lasting, gone with the row when erased.
+    manage_token: Mapped[str] = mapped_column(String(64), default=new_manage_token)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     subscriptions: Mapped[list[Subscription]] = relationship(
