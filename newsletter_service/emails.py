@@ -30,7 +30,9 @@ from typing import Any
 
 import idna
 from flask import current_app
+from flask_babel import force_locale
 
+from . import i18n
 from .models import Newsletter, utcnow
 from .stamping import StampedMessage, StampError, marker, prepare
 
@@ -58,11 +60,14 @@ def confirmation_bytes(newsletters: list[Newsletter], to: str,
                                                       _fixed=values))
 
 
-def welcome_bytes(newsletter: Newsletter, to: str, unsubscribe_url: str) -> RenderedEmail:
+def welcome_bytes(newsletter: Newsletter, to: str, unsubscribe_url: str,
+                  manage_url: str) -> RenderedEmail:
     """Return the welcome email for ``to``, stamped into a once-built message."""
-    return _stamped("welcome", [newsletter], to, {"unsubscribe_url": unsubscribe_url},
+    links = {"unsubscribe_url": unsubscribe_url, "manage_url": manage_url}
+    return _stamped("welcome", [newsletter], to, links,
                     lambda values: welcome_email(newsletter, values["to"],
-                                                 values["unsubscribe_url"], _fixed=values))
+                                                 values["unsubscribe_url"],
+                                                 values["manage_url"], _fixed=values))
 
 
 def as_bytes(message: EmailMessage) -> bytes:
@@ -84,9 +89,14 @@ def confirmation_email(newsletter: Newsletter, to: str, confirm_url: str,
 
 
 def welcome_email(newsletter: Newsletter, to: str, unsubscribe_url: str,
+                  manage_url: str | None = None,
                   _fixed: Mapping[str, str] | None = None) -> EmailMessage:
-    """Return the email sent once a subscription is confirmed, with one-click unsubscribe."""
-    message = _build("welcome", newsletter, to, _fixed, unsubscribe_url=unsubscribe_url)
+    """Return the email sent once a subscription is confirmed, with one-click unsubscribe.
+
+    ``manage_url`` is the reader's preference centre, linked beside the unsubscribe link.
+    """
+    message = _build("welcome", newsletter, to, _fixed, unsubscribe_url=unsubscribe_url,
+                     manage_url=manage_url)
     message["List-Unsubscribe"] = f"<{unsubscribe_url}>"
     message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     return message
@@ -137,7 +147,11 @@ def _fingerprint(newsletter: Newsletter) -> tuple[Any, ...]:
 def _build(kind: str, newsletter: Newsletter, to: str, fixed: Mapping[str, str] | None,
            **context: Any) -> EmailMessage:
     context["newsletter"] = newsletter
-    subject = _render(kind, newsletter, "subject.txt", context).strip()
+    # In the newsletter's language, whether a request (of any language) or the worker asks.
+    with force_locale(i18n.known_language(newsletter.language)):
+        subject = _render(kind, newsletter, "subject.txt", context).strip()
+        text = _render(kind, newsletter, "txt", context)
+        rich = _render(kind, newsletter, "html", context)
     custom_subject = context.get("custom_subject")
     recipient, policy = recipient_address(to)
     message = EmailMessage(policy=policy)
@@ -152,8 +166,6 @@ def _build(kind: str, newsletter: Newsletter, to: str, fixed: Mapping[str, str] 
     message["Date"] = fixed["date"] if fixed else format_datetime(utcnow())
     message["Message-ID"] = fixed["message_id"] if fixed else make_msgid(
         domain=_message_id_domain())
-    text = _render(kind, newsletter, "txt", context)
-    rich = _render(kind, newsletter, "html", context)
     message.set_content(text, cte=_transfer_encoding(text, policy))
     message.add_alternative(rich, subtype="html", cte=_transfer_encoding(rich, policy))
     return message

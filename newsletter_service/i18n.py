@@ -33,9 +33,14 @@ def init_app(app: Flask) -> None:
                                  in_language=in_language, today=today)
 
 
+def known_language(language: str | None) -> str:
+    """Return ``language`` if we ship it, else the default (English)."""
+    return language if language in LANGUAGES else DEFAULT_LANGUAGE
+
+
 def use_language(language: str | None) -> None:
     """Speak ``language`` for the rest of this request (an unknown one falls back to English)."""
-    g.language = language if language in LANGUAGES else DEFAULT_LANGUAGE
+    g.language = known_language(language)
     refresh()  # a string translated earlier in the request must not pin the old language
 
 
@@ -54,7 +59,7 @@ def current_language() -> str:
 
 def in_language(language: str, render: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Call ``render`` (a template macro) speaking ``language``: one page, forms in many."""
-    with force_locale(language if language in LANGUAGES else DEFAULT_LANGUAGE):
+    with force_locale(known_language(language)):
         return render(*args, **kwargs)
 
 

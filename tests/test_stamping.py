@@ -33,8 +33,14 @@ names = st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, ma
 
 
 def _parsed(raw: bytes) -> EmailMessage:
-    text = raw.decode("utf-8")  # UTF-8 headers where the message was written with SMTPUTF8
-    message = email.message_from_string(text, policy=email.policy.default)
+    """Parse as a mail client would: UTF-8 headers (RFC 6532) decoded, 8bit bodies as bytes."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    header_block = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8") + "\r\n\r\n"
+    headers = email.message_from_string(header_block, policy=email.policy.default)
+    for name in set(headers.keys()):
+        del message[name]
+        for value in headers.get_all(name) or []:
+            message[name] = value
     assert isinstance(message, EmailMessage)
     return message
 
@@ -80,14 +86,16 @@ def test_welcome_is_stamped_with_its_unsubscribe_link_in_the_header(app: Flask) 
     newsletter = make_newsletter(app)
     url = "http://newsletters.test/unsubscribe/W1sxLDBdXQ.abc"
     with app.app_context():
-        first = emails.welcome_bytes(newsletter, "a@example.com", url)
-        second = emails.welcome_bytes(newsletter, "josé@example.com", url + "x")
+        manage = "http://newsletters.test/preferences/abc"
+        first = emails.welcome_bytes(newsletter, "a@example.com", url, manage)
+        second = emails.welcome_bytes(newsletter, "josé@example.com", url + "x", manage + "d")
         assert app.extensions["email_stamps"]  # built once per newsletter and policy
-        full = emails.welcome_email(newsletter, "a@example.com", url, _fixed={
+        full = emails.welcome_email(newsletter, "a@example.com", url, manage, _fixed={
             "date": _parsed(first.raw)["Date"], "message_id": _parsed(first.raw)["Message-ID"]})
     _same(first.raw, full)
     assert _parsed(second.raw)["List-Unsubscribe"].strip() == f"<{url}x>"
     assert second.recipient == "josé@example.com"
+    assert b"http://newsletters.test/preferences/abcd" in second.raw
 
 
 @pytest.mark.parametrize("value", ["a@example.com\r\nBcc: x@evil.example", "a b@example.com",
@@ -125,3 +133,17 @@ def test_a_body_with_a_line_too_long_for_8bit_is_built_in_full(app: Flask) -> No
         assert list(app.extensions["email_stamps"].values()) == [None]
     body = _parsed(rendered.raw).get_body(preferencelist=("plain",))
     assert body is not None and "x" * 1200 in body.get_content()
+
+
+def test_a_ukrainian_newsletters_email_is_built_in_ukrainian_even_from_an_english_request(
+        app: Flask) -> None:
+    newsletter = make_newsletter(app, "novyny", "Новини", language="uk")
+    url = f"http://newsletters.test/confirm/{TOKEN}"
+    with app.test_request_context(headers={"Accept-Language": "en"}):
+        stamped = _parsed(emails.confirmation_bytes([newsletter], "a@example.com", url).raw)
+        full = emails.confirmation_email(newsletter, "a@example.com", url)
+    body = stamped.get_body(preferencelist=("plain",))
+    assert body is not None and "Confirm" not in body.get_content()
+    full_body = _parsed(emails.as_bytes(full)).get_body(preferencelist=("plain",))
+    assert full_body is not None and body.get_content() == full_body.get_content()
+    assert "Новини" in str(stamped["Subject"]) and "Confirm" not in str(stamped["Subject"])
