@@ -32,13 +32,14 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from .web import answers, bodies, bots, challenge, embed, limits, public, security
+    from .web import bodies, errors, limits, security
+    from .web.public import bots, challenge, embed, views
 
     csrf = CSRFProtect(app)
-    answers.init_app(app)
+    errors.init_app(app)
     bodies.init_app(app)  # bounded bodies, strict JSON: before any request is read
     security.init_app(app)
-    app.register_blueprint(public.bp)
+    app.register_blueprint(views.bp)
     app.register_blueprint(embed.bp)
     app.register_blueprint(ops.bp)  # /readyz, /metrics
     _register_admin(app, csrf)
@@ -49,7 +50,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.exempt_csrf(csrf, app)  # the views that declared it: signups, emailed links
     bots.init_app(app)
     challenge.init_app(app)
-    limits.init_app(app)  # last: it limits the registered endpoints by name
+    limits.init_app(app)  # last: it applies the limits the registered views declared
 
     from . import cli
 
@@ -59,9 +60,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_admin(app: Flask, csrf: Any) -> None:
     """Register the console and the token API."""
-    from .web import admin, admin_auth, admin_subscribers, api
+    from .web import api
+    from .web.console import auth, newsletters, subscribers
 
-    for blueprint in (admin_auth.bp, admin.bp, admin_subscribers.bp, api.bp):
+    for blueprint in (auth.bp, newsletters.bp, subscribers.bp, api.bp):
         app.register_blueprint(blueprint)
-    admin_auth.init_app(app)  # sessions signed with their own key, not the emailed links'
+    auth.init_app(app)  # sessions signed with their own key, not the emailed links'
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing to forge

@@ -27,8 +27,8 @@ import altcha
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
+from .db import insert_for
 from .models import UsedChallenge, utcnow
-from .subscriptions import insert_for
 
 log = logging.getLogger(__name__)
 

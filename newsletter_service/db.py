@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -78,6 +79,11 @@ def commit_unique(session: Session, taken: Exception) -> None:
     except IntegrityError:
         session.rollback()
         raise taken from None
+
+
+def insert_for(session: Session) -> Callable[..., Any]:
+    """Return the dialect's ``insert`` (it spells ``ON CONFLICT``; both dialects speak it)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 @contextmanager

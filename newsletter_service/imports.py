@@ -18,8 +18,9 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from . import subscriptions
+from . import confirmations
 from .addresses import Address, InvalidAddress, normalize_address
+from .db import insert_for
 from .models import (
     ConsentEvent,
     ConsentEventKind,
@@ -173,7 +174,7 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[ImportRow]
     if not rows:
         return []
     now = utcnow()
-    upsert = subscriptions.insert_for(session)
+    upsert = insert_for(session)
     session.execute(
         upsert(Subscriber).on_conflict_do_nothing(index_elements=["email_key"]),
         [{"email": r.address.email, "email_key": r.address.key, "created_at": r.created_at or now}
@@ -222,7 +223,7 @@ def _insert_subscriptions(session: Session, newsletter: Newsletter, rows: list[I
                           ids: dict[str, int], confirmed: bool,
                           now: datetime) -> list[int]:
     status = SubscriptionStatus.confirmed if confirmed else SubscriptionStatus.pending
-    upsert = subscriptions.insert_for(session)
+    upsert = insert_for(session)
     statement = (upsert(Subscription)
                  .on_conflict_do_nothing(index_elements=["subscriber_id", "newsletter_id"])
                  .returning(Subscription.id))
@@ -248,9 +249,9 @@ def _queue_confirmations(session: Session, created: list[int]) -> int:
     ).all()
     queued = 0
     for subscription, email in new:
-        if subscriptions.may_send_confirmation(session, subscription.subscriber_id,
+        if confirmations.may_send_confirmation(session, subscription.subscriber_id,
                                                [subscription]):
-            subscriptions.queue_confirmation(session, [subscription], email)
+            confirmations.queue_confirmation(session, [subscription], email)
             queued += 1
     return queued
 

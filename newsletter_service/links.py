@@ -27,3 +27,8 @@ def confirm_url(token: str) -> str:
 def unsubscribe_url(token: str) -> str:
     """Return the link that unsubscribes (also the RFC 8058 one-click target)."""
     return f"{base_url()}/unsubscribe/{token}"
+
+
+def signing_key() -> str:
+    """Return the key that signs the tokens in emailed links (``SECRET_KEY``)."""
+    return str(current_app.config["SECRET_KEY"])

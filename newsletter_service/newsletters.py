@@ -1,4 +1,4 @@
-"""The use cases of a publisher's newsletters: create, edit, (de)activate, list, seed the demo."""
+"""A publisher's newsletters: create, edit, (de)activate, find, list, seed the demo."""
 
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ DEMO_NEWSLETTERS: list[dict[str, Any]] = [
 # headers, URLs and page titles, where a line break breaks the signup).
 MULTI_LINE = ("description", "consent_text", "success_message", "confirmation_text",
               "allowed_origins")
+
+
+class UnknownNewsletter(LookupError):
+    """No active newsletter has that slug."""
 
 
 class InvalidNewsletter(ValueError):
@@ -84,6 +88,22 @@ def set_active(session: Session, newsletter: Newsletter, active: bool) -> None:
     """Deactivate (its forms stop taking signups) or reactivate a newsletter."""
     newsletter.is_active = active
     session.commit()
+
+
+def find_newsletter(session: Session, slug: str) -> Newsletter:
+    """Return the active newsletter called ``slug`` or raise UnknownNewsletter."""
+    newsletter = session.scalar(
+        select(Newsletter).where(Newsletter.slug == slug, Newsletter.is_active)
+    )
+    if newsletter is None:
+        raise UnknownNewsletter(slug)
+    return newsletter
+
+
+def public_newsletters(session: Session) -> list[Newsletter]:
+    """Return the newsletters shown on the index page, oldest first."""
+    query = select(Newsletter).where(Newsletter.is_active, Newsletter.is_public)
+    return list(session.scalars(query.order_by(Newsletter.id)))
 
 
 def get_newsletter(session: Session, slug: str) -> Newsletter | None:

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from .db import insert_for
 from .models import (
     ErasedSubscription,
     OutboxMessage,
@@ -25,7 +26,6 @@ from .models import (
     SuppressedAddress,
     utcnow,
 )
-from .subscriptions import insert_for
 
 ERASED = "erased"
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
-from . import subscriptions
+from . import confirmations, subscriptions
 from .addresses import InvalidAddress, normalize_address
+from .consent import ConsentOrigin
 from .models import OutboxMessage, Subscriber, Subscription, SubscriptionStatus
 
 PAGE_SIZE = 50
@@ -84,13 +85,13 @@ def find_by_address(session: Session, email: str) -> Subscriber | None:
 
 def resend_confirmation(session: Session, subscriber: Subscriber, actor: str) -> bool:
     """Send one confirmation for the pending subscriptions, under the signup's throttle."""
-    origin = subscriptions.Origin(source=f"{ADMIN_ORIGIN}: {actor}")
-    return subscriptions.resend(session, subscriber.subscriptions, origin)
+    origin = ConsentOrigin(source=f"{ADMIN_ORIGIN}: {actor}")
+    return confirmations.resend(session, subscriber.subscriptions, origin)
 
 
 def unsubscribe(session: Session, subscription: Subscription, actor: str) -> bool:
     """Unsubscribe as the reader's link does, recording who did it; False: it was done."""
-    origin = subscriptions.Origin(source=f"{ADMIN_ORIGIN}: {actor}")
+    origin = ConsentOrigin(source=f"{ADMIN_ORIGIN}: {actor}")
     return subscriptions.unsubscribe_subscriptions(session, [subscription], origin).changed
 
 

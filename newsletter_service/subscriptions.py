@@ -1,9 +1,9 @@
-"""The use cases of a reader: subscribe, confirm, unsubscribe, ask for a new link.
+"""The use cases of a reader: subscribe, confirm, unsubscribe.
 
 Each use case takes the session first and commits once. Uniqueness is left to the
 database (``INSERT ... ON CONFLICT DO NOTHING``), so simultaneous signups of one
-address make one subscription, and the confirmation throttle (read from the outbox
-in the same transaction) lets at most one of them send an email.
+address make one subscription, and the confirmation throttle (confirmations.py, read
+from the outbox in the same transaction) lets at most one of them send an email.
 """
 
 from __future__ import annotations
@@ -13,40 +13,36 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from . import emails, links, outbox
 from .addresses import Address
+from .confirmations import (
+    WELCOME_KIND,
+    load_subscriptions,
+    may_send_confirmation,
+    queue_confirmation,
+    read_confirm_token,
+)
+from .consent import ConsentOrigin, record
+from .db import insert_for
 from .models import (
-    ConsentEvent,
     ConsentEventKind,
     Newsletter,
-    OutboxMessage,
     Subscriber,
     Subscription,
     SubscriptionStatus,
     utcnow,
 )
 from .tokens import (
-    ExpiredToken,
     InvalidToken,
     Purpose,
     TokenClaims,
     lasting_token_maker,
     make_lasting_token,
-    make_token,
     read_lasting_token,
-    read_token,
 )
-
-CONFIRM_KIND = "confirm"
-WELCOME_KIND = "welcome"
-
-
-class UnknownNewsletter(LookupError):
-    """No active newsletter has that slug."""
 
 
 @dataclass(frozen=True)
@@ -56,15 +52,6 @@ class Signup:
     address: Address
     name: str | None = None
     consent: bool = False
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a request came from: kept as proof of consent."""
-
-    ip: str | None = None
-    user_agent: str | None = None
-    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -79,24 +66,8 @@ class LinkOutcome:
         return [s.newsletter for s in self.subscriptions]
 
 
-def find_newsletter(session: Session, slug: str) -> Newsletter:
-    """Return the active newsletter called ``slug`` or raise UnknownNewsletter."""
-    newsletter = session.scalar(
-        select(Newsletter).where(Newsletter.slug == slug, Newsletter.is_active)
-    )
-    if newsletter is None:
-        raise UnknownNewsletter(slug)
-    return newsletter
-
-
-def public_newsletters(session: Session) -> list[Newsletter]:
-    """Return the newsletters shown on the index page, oldest first."""
-    query = select(Newsletter).where(Newsletter.is_active, Newsletter.is_public)
-    return list(session.scalars(query.order_by(Newsletter.id)))
-
-
 def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
-              origin: Origin) -> None:
+              origin: ConsentOrigin) -> None:
     """Sign a reader up; answer the same whatever they were before (nobody learns it)."""
     subscriber_id, new_reader = _ensure_subscriber(session, signup.address)
     needs_email: list[Subscription] = []
@@ -107,7 +78,7 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
             # An opt-out stands until the new opt-in is confirmed: the subscription stays
             # unsubscribed, and only the link this signup sends can turn it confirmed.
             _ask_consent(subscription, newsletter, signup)
-            _record(session, subscription, ConsentEventKind.subscribed, origin)
+            record(session, subscription, ConsentEventKind.subscribed, origin)
             needs_email.append(subscription)
         elif subscription.status is SubscriptionStatus.pending:
             needs_email.append(subscription)
@@ -117,7 +88,7 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
                                                             needs_email)):
         queue_confirmation(session, needs_email, signup.address.email)
         for subscription in resending:
-            _record(session, subscription, ConsentEventKind.confirmation_resent, origin)
+            record(session, subscription, ConsentEventKind.confirmation_resent, origin)
     session.commit()
 
 
@@ -163,11 +134,6 @@ def _ensure_subscription(session: Session, subscriber_id: int, newsletter: Newsl
     return subscription, created
 
 
-def insert_for(session: Session):  # type: ignore[no-untyped-def]
-    # Both dialects speak ON CONFLICT; SQLAlchemy spells it per dialect.
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-
-
 def _ask_consent(subscription: Subscription, newsletter: Newsletter, signup: Signup) -> None:
     if subscription.status is SubscriptionStatus.unsubscribed:
         subscription.token_version += 1  # a new opt-in: new links, the old ones die
@@ -177,76 +143,23 @@ def _ask_consent(subscription: Subscription, newsletter: Newsletter, signup: Sig
         subscription.name = signup.name
 
 
-def may_send_confirmation(session: Session, subscriber_id: int,
-                           subscriptions: list[Subscription]) -> bool:
-    """Allow a confirmation email unless one went out lately or too many today."""
-    config = current_app.config
-    now = utcnow()
-    sent = select(OutboxMessage).where(OutboxMessage.subscriber_id == subscriber_id,
-                                       OutboxMessage.kind == CONFIRM_KIND)
-    today = session.scalar(
-        select(func.count()).select_from(
-            sent.where(OutboxMessage.created_at > now - timedelta(days=1)).subquery()
-        )
-    )
-    if today is not None and today >= config["CONFIRM_MAX_PER_DAY"]:
-        return False
-    latest = session.scalar(
-        select(OutboxMessage.created_at)
-        .where(OutboxMessage.subscriber_id == subscriber_id,
-               OutboxMessage.kind == CONFIRM_KIND,
-               OutboxMessage.subscription_id.in_([s.id for s in subscriptions]))
-        .order_by(OutboxMessage.created_at.desc())
-        .limit(1)
-    )
-    cooldown = timedelta(seconds=config["CONFIRM_RESEND_COOLDOWN"])
-    return latest is None or latest <= now - cooldown
-
-
-def queue_confirmation(session: Session, subscriptions: list[Subscription], to: str) -> None:
-    token = make_token(_keys(), Purpose.confirm,
-                       [(s.id, s.token_version) for s in subscriptions])
-    newsletters = [s.newsletter for s in subscriptions]
-    message = emails.confirmation_email(newsletters[0], to, links.confirm_url(token), newsletters)
-    first = subscriptions[0]
-    outbox.enqueue(session, message, kind=CONFIRM_KIND, subscriber_id=first.subscriber_id,
-                   subscription_id=first.id)
-
-
-def _record(session: Session, subscription: Subscription, kind: ConsentEventKind,
-            origin: Origin) -> None:
-    newsletter = subscription.newsletter
-    session.add(ConsentEvent(
-        subscription=subscription, kind=kind, at=utcnow(),
-        ip=origin.ip, user_agent=(origin.user_agent or "")[:512] or None,
-        source=(origin.source or "")[:2048] or subscription.source,
-        consent_text=newsletter.consent_text, consent_version=subscription.consent_version,
-    ))
-    if kind is ConsentEventKind.subscribed and origin.source:
-        subscription.source = origin.source[:2048]
-
-
 def read_confirm_link(session: Session, token: str) -> tuple[LinkOutcome, TokenClaims]:
     """Return what a confirm link is for, changing nothing (GET and HEAD land here)."""
-    claims = read_token(_keys(), Purpose.confirm, token,
-                        max_age=current_app.config["CONFIRM_MAX_AGE"])
-    subscriptions = _current_subscriptions(session, claims)
+    subscriptions, claims = read_confirm_token(session, token)
     waiting = any(_awaits_confirmation(s) for s in subscriptions)
     return LinkOutcome(subscriptions, changed=waiting), claims
 
 
-def confirm(session: Session, token: str, origin: Origin) -> LinkOutcome:
+def confirm(session: Session, token: str, origin: ConsentOrigin) -> LinkOutcome:
     """Confirm every subscription the link names; confirming twice changes nothing."""
-    claims = read_token(_keys(), Purpose.confirm, token,
-                        max_age=current_app.config["CONFIRM_MAX_AGE"])
-    subscriptions = _current_subscriptions(session, claims, lock=True)
+    subscriptions, _ = read_confirm_token(session, token, lock=True)
     changed = False
     for subscription in subscriptions:
         if not _awaits_confirmation(subscription):
             continue
         subscription.status = SubscriptionStatus.confirmed
         subscription.confirmed_at = utcnow()
-        _record(session, subscription, ConsentEventKind.confirmed, origin)
+        record(session, subscription, ConsentEventKind.confirmed, origin)
         if subscription.newsletter.send_welcome:
             _queue_welcome(session, subscription)
         changed = True
@@ -274,25 +187,6 @@ def confirms_on_open(outcome: LinkOutcome, claims: TokenClaims) -> bool:
     return old_enough and outcome.changed and all(n.one_click_confirm for n in outcome.newsletters)
 
 
-def resend_confirmation(session: Session, expired: ExpiredToken, origin: Origin) -> None:
-    """Send a fresh confirm link for an expired one, under the usual throttle."""
-    resend(session, _current_subscriptions(session, expired.claims), origin)
-
-
-def resend(session: Session, subscriptions: list[Subscription], origin: Origin) -> bool:
-    """Queue one new confirmation for those still pending, under the throttle; True if sent."""
-    pending = [s for s in subscriptions if s.status is SubscriptionStatus.pending]
-    subscriber = pending[0].subscriber if pending else None
-    sent = subscriber is not None and may_send_confirmation(session, subscriber.id, pending)
-    if sent:
-        assert subscriber is not None
-        queue_confirmation(session, pending, subscriber.email)
-        for subscription in pending:
-            _record(session, subscription, ConsentEventKind.confirmation_resent, origin)
-    session.commit()
-    return sent
-
-
 def read_unsubscribe_link(session: Session, token: str) -> LinkOutcome:
     """Return what an unsubscribe link is for, changing nothing."""
     subscriptions = _unsubscribe_targets(session, token)
@@ -300,14 +194,14 @@ def read_unsubscribe_link(session: Session, token: str) -> LinkOutcome:
     return LinkOutcome(subscriptions, changed=active)
 
 
-def unsubscribe(session: Session, token: str, origin: Origin) -> LinkOutcome:
+def unsubscribe(session: Session, token: str, origin: ConsentOrigin) -> LinkOutcome:
     """Unsubscribe; the link keeps working, and a second use changes nothing."""
     return unsubscribe_subscriptions(session, _unsubscribe_targets(session, token, lock=True),
                                      origin)
 
 
 def unsubscribe_subscriptions(session: Session, subscriptions: list[Subscription],
-                              origin: Origin) -> LinkOutcome:
+                              origin: ConsentOrigin) -> LinkOutcome:
     """Unsubscribe these (the link, the console and the API all end here); idempotent.
 
     Confirm links mailed before stop working (``token_version`` moves on); unsubscribe
@@ -320,7 +214,7 @@ def unsubscribe_subscriptions(session: Session, subscriptions: list[Subscription
         subscription.status = SubscriptionStatus.unsubscribed
         subscription.unsubscribed_at = utcnow()
         subscription.token_version += 1  # earlier confirm links stop working
-        _record(session, subscription, ConsentEventKind.unsubscribed, origin)
+        record(session, subscription, ConsentEventKind.unsubscribed, origin)
         changed = True
     session.commit()
     return LinkOutcome(subscriptions, changed)
@@ -334,12 +228,12 @@ def unsubscribe_token(subscription: Subscription) -> str:
     Its version is always 0: ``token_version`` moves on with opt-outs and new signups,
     which revoke confirm links, never unsubscribe links.
     """
-    return make_lasting_token(_keys(), Purpose.unsubscribe, [(subscription.id, 0)])
+    return make_lasting_token(links.signing_key(), Purpose.unsubscribe, [(subscription.id, 0)])
 
 
 def unsubscribe_token_maker() -> Callable[[int], str]:
     """Return ``f(subscription_id)`` making the same tokens, one derived key for many rows."""
-    make = lasting_token_maker(_keys(), Purpose.unsubscribe)
+    make = lasting_token_maker(links.signing_key(), Purpose.unsubscribe)
     return lambda subscription_id: make([(subscription_id, 0)])
 
 
@@ -366,30 +260,9 @@ def _queue_welcome(session: Session, subscription: Subscription) -> None:
                    subscriber_id=subscription.subscriber_id, subscription_id=subscription.id)
 
 
-def _current_subscriptions(session: Session, claims: TokenClaims,
-                           lock: bool = False) -> list[Subscription]:
-    """Return the subscriptions a confirm token names, if none was re-issued since."""
-    found = _load(session, claims.subscription_ids, lock)
-    wanted = dict(zip(claims.subscription_ids, claims.versions, strict=True))
-    if len(found) != len(wanted) or any(s.token_version != wanted[s.id] for s in found):
-        raise InvalidToken("superseded")
-    return found
-
-
 def _unsubscribe_targets(session: Session, token: str, lock: bool = False) -> list[Subscription]:
-    claims = read_lasting_token(_keys(), Purpose.unsubscribe, token)
-    found = _load(session, claims.subscription_ids, lock)
+    claims = read_lasting_token(links.signing_key(), Purpose.unsubscribe, token)
+    found = load_subscriptions(session, claims.subscription_ids, lock)
     if not found:
         raise InvalidToken("unknown subscription")
     return found
-
-
-def _load(session: Session, ids: tuple[int, ...], lock: bool) -> list[Subscription]:
-    query = select(Subscription).where(Subscription.id.in_(ids)).order_by(Subscription.id)
-    if lock:
-        query = query.with_for_update(of=Subscription)
-    return list(session.scalars(query))
-
-
-def _keys() -> str:
-    return str(current_app.config["SECRET_KEY"])

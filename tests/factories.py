@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from newsletter_service import newsletters, subscriptions
 from newsletter_service.addresses import normalize_address
+from newsletter_service.consent import ConsentOrigin
 from newsletter_service.models import Newsletter, OutboxMessage, Subscriber, Subscription
 
 
@@ -24,11 +25,11 @@ def make_newsletter(app: Flask, slug: str = "daily", name: str = "The Daily",
 def subscribe(app: Flask, email: str, slug: str = "daily", **signup: Any) -> Subscription:
     """Sign ``email`` up through the use case and return the subscription."""
     with app.app_context(), app.extensions["db_sessionmaker"]() as session:
-        newsletter = subscriptions.find_newsletter(session, slug)
+        newsletter = newsletters.find_newsletter(session, slug)
         address = normalize_address(email)
         subscriptions.subscribe(session, [newsletter],
                                 subscriptions.Signup(address=address, **signup),
-                                subscriptions.Origin(ip="192.0.2.1", source="https://pub.test/a"))
+                                ConsentOrigin(ip="192.0.2.1", source="https://pub.test/a"))
         return session.scalars(
             select(Subscription)
             .join(Subscription.subscriber)

@@ -109,7 +109,7 @@ def normal_answer(client: FlaskClient) -> bytes:
 def test_bot_gets_the_normal_answer_and_nothing_is_stored(app: Flask, client: FlaskClient,
                                                           trap: str) -> None:
     with app.test_request_context():
-        from newsletter_service.web.bots import fill_stamp
+        from newsletter_service.web.public.bots import fill_stamp
 
         stamp = fill_stamp()
     fields = {"email": "bot@example.com", "nl_ts": stamp}

@@ -14,7 +14,6 @@ from sqlalchemy.exc import OperationalError
 from werkzeug.datastructures import MultiDict
 from werkzeug.test import TestResponse
 
-from newsletter_service import subscriptions
 from newsletter_service.models import FieldMode, Subscription, SubscriptionStatus
 from newsletter_service.web.security import normalize_origin
 
@@ -89,7 +88,7 @@ def test_database_down_still_answers_503_and_allows_no_origin(
     def down(*_args: object) -> None:
         raise OperationalError("SELECT", {}, ConnectionError("refused"))
 
-    monkeypatch.setattr(subscriptions, "find_newsletter", down)
+    monkeypatch.setattr("newsletter_service.newsletters.find_newsletter", down)
     response = client.post("/newsletters/daily/subscribe", json={"email": "a@example.com"},
                            headers={"Origin": PUBLISHER})
     assert response.status_code == 503

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,8 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Result
 
-from newsletter_service import create_app, imports, subscriptions
+from newsletter_service import create_app, imports, newsletters, subscriptions
+from newsletter_service.consent import ConsentOrigin
 from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import ConsentEvent, ExportLog
 from newsletter_service.tokens import Purpose, make_token, read_lasting_token
@@ -30,7 +30,7 @@ CONTRACT = ["email", "name", "newsletter", "status", "created_at", "confirmed_at
 
 def _import(app: Flask, csv_text: str, *, confirmed: bool = True, slug: str = "daily") -> None:
     with app.app_context(), app.extensions["db_sessionmaker"]() as session:
-        newsletter = subscriptions.find_newsletter(session, slug)
+        newsletter = newsletters.find_newsletter(session, slug)
         report = imports.import_csv(session, newsletter, io.StringIO(csv_text),
                                     confirmed=confirmed, actor="test")
         assert not report.errors, report.errors
@@ -40,7 +40,7 @@ def _confirm(app: Flask, subscription_id: int) -> None:
     with app.test_request_context(environ_base={"REMOTE_ADDR": "198.51.100.7"}), \
             app.extensions["db_sessionmaker"]() as session:
         token = make_token(app.config["SECRET_KEY"], Purpose.confirm, [(subscription_id, 1)])
-        subscriptions.confirm(session, token, subscriptions.Origin(ip="198.51.100.7"))
+        subscriptions.confirm(session, token, ConsentOrigin(ip="198.51.100.7"))
 
 
 def _export(runner: FlaskCliRunner, *args: str) -> str:
@@ -263,7 +263,7 @@ def test_signups_go_on_while_a_long_export_reads(db_app: Flask) -> None:
     import sqlite3
 
     from newsletter_service import exports
-    from newsletter_service.subscriptions import find_newsletter
+    from newsletter_service.newsletters import find_newsletter
 
     make_newsletter(db_app)
     _import(db_app, "email\n" + "".join(f"r{i}@example.com\n" for i in range(2500)))

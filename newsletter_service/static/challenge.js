@@ -1,4 +1,4 @@
-/* newsletter-service: solves a form's proof-of-work challenge (web/challenge.py) while the
+/* newsletter-service: solves a form's proof-of-work challenge (web/public/challenge.py) while the
  * reader types, so pressing Subscribe never waits for long. The ALTCHA scheme: find the
  * number whose SHA-256 with the given salt is the challenge. */
 (function () {

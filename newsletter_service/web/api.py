@@ -14,10 +14,12 @@ from werkzeug.exceptions import HTTPException
 from .. import api_tokens, imports, newsletters, privacy, subscribers
 from ..db import get_session
 from ..models import Newsletter
-from .answers import ERROR_MESSAGES
-from .downloads import export_download
+from .console.downloads import export_download
+from .errors import ERROR_MESSAGES
+from .limits import rate_limited
 
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
+# Every request counts, before authentication: a wrong token too.
+bp = rate_limited("RATELIMIT_API")(Blueprint("api", __name__, url_prefix="/api/v1"))
 
 
 @bp.before_request

@@ -1,4 +1,4 @@
-"""Per-IP rate limits with Flask-Limiter, configured in one place.
+"""Per-IP rate limits with Flask-Limiter, declared at the views with ``@rate_limited``.
 
 Limits come from configuration (``NEWSLETTER_RATELIMIT_SIGNUP`` and friends) and are
 kept in ``NEWSLETTER_RATELIMIT_STORAGE_URI``: ``memory://`` for one process, Redis
@@ -9,31 +9,45 @@ peer unless ``NEWSLETTER_TRUSTED_PROXIES`` says how many proxies set X-Forwarded
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
 
 from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-# Endpoint -> the config key of its limit. Endpoints of blueprints not registered
-# (the admin console is optional) are skipped.
-ENDPOINT_LIMITS = {
-    "public.subscribe": "RATELIMIT_SIGNUP",
-    "public.subscribe_many": "RATELIMIT_SIGNUP",
-    "public.confirm": "RATELIMIT_LINKS",
-    "public.confirm_page": "RATELIMIT_LINKS",
-    "public.resend_confirmation": "RATELIMIT_SIGNUP",
-    "public.unsubscribe": "RATELIMIT_LINKS",
-    "public.unsubscribe_page": "RATELIMIT_LINKS",
-    "admin_auth.login": "RATELIMIT_LOGIN",
-}
-BLUEPRINT_LIMITS = {"api": "RATELIMIT_API"}
-# Endpoints whose limit counts only some methods: loading the login page is no attempt.
-ENDPOINT_METHODS = {"admin_auth.login": ["POST"]}
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A per-IP limit: the config key that holds it, and the methods it counts (None: all)."""
+
+    key: str
+    methods: list[str] | None = None
+
+
+def rate_limited(key: str, methods: list[str] | None = None) -> Callable[[T], T]:
+    """Declare the per-IP limit of a view, or of every request to a blueprint.
+
+    A blueprint's limit is checked before its ``before_request`` hooks, so requests they
+    refuse (a wrong API token) count too; a view's, when the view is called.
+    """
+    def declare(target: T) -> T:
+        setattr(target, "rate_limit", RateLimit(key, methods))  # noqa: B010 - views and blueprints
+        return target
+    return declare
+
+
+def declared_limit(target: object) -> RateLimit | None:
+    """Return the limit a view or blueprint declared with ``rate_limited``, if any."""
+    limit = getattr(target, "rate_limit", None)
+    return limit if isinstance(limit, RateLimit) else None
 
 
 def init_app(app: Flask) -> Limiter:
-    """Trust the configured proxies, and limit the public, login and API endpoints."""
+    """Trust the configured proxies, and apply the limits views and blueprints declared."""
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies,  # type: ignore[method-assign]
@@ -41,14 +55,13 @@ def init_app(app: Flask) -> Limiter:
     # Flask-Limiter reads RATELIMIT_ENABLED, _STORAGE_URI and _KEY_PREFIX from app.config.
     limiter = Limiter(get_remote_address, app=app, headers_enabled=True)
     app.extensions["rate_limiter"] = limiter  # Flask-Limiter keeps only a weak reference
-    for endpoint, key in ENDPOINT_LIMITS.items():
-        view = app.view_functions.get(endpoint)
-        if view is not None:
-            limit = limiter.limit(_configured(key), methods=ENDPOINT_METHODS.get(endpoint))
+    for endpoint, view in list(app.view_functions.items()):
+        if declared := declared_limit(view):
+            limit = limiter.limit(_configured(declared.key), methods=declared.methods)
             app.view_functions[endpoint] = limit(view)
-    for blueprint, key in BLUEPRINT_LIMITS.items():
-        if blueprint in app.blueprints:
-            limiter.limit(_configured(key))(app.blueprints[blueprint])
+    for blueprint in app.blueprints.values():
+        if declared := declared_limit(blueprint):
+            limiter.limit(_configured(declared.key), methods=declared.methods)(blueprint)
     return limiter
 
 

@@ -13,23 +13,19 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, request
+from flask import Flask, Response, current_app, request
 from flask_cors.core import get_cors_options, set_cors_headers
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
-from .. import subscriptions as service
-from ..db import get_session, reading
 from ..models import Newsletter
-from . import challenge
-from .signup_input import FORM_TYPES
+from ..newsletters import UnknownNewsletter
+from .public import challenge
+from .public.lookup import find_request_newsletter
+from .public.signup_input import FORM_TYPES
 
 View = TypeVar("View", bound=Callable[..., Any])
-CORS_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many", "embed.form_description",
-                            "public.challenge_for_browser"})
-SUBSCRIBE_ENDPOINTS = frozenset({"public.subscribe", "public.subscribe_many"})
-FRAME_ENDPOINT = "embed.frame"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 PREFLIGHT_MAX_AGE = 600
 # Our pages load only our own scripts, styles and images, and post only to us.
@@ -88,6 +84,31 @@ def capability_link(view: View) -> View:
     return view
 
 
+def cors_json(view: View) -> View:
+    """Declare a JSON view that publishers' pages read: CORS for its newsletters' origins.
+
+    The origins are those the newsletters named in its path (or, without a slug, in its
+    posted list) allow; any origin when they list none. Never with credentials.
+    """
+    view.cors = True  # type: ignore[attr-defined]
+    return view
+
+
+def framable(view: View) -> View:
+    """Declare a page made to sit in a publisher's iframe: its newsletter's origins may frame it."""
+    view.framing = "always"  # type: ignore[attr-defined]
+    return view
+
+
+def answers_into_frame(view: View) -> View:
+    """Declare a form target whose answer goes back into our iframe when posted from it.
+
+    The iframe's form posts ``embed=1``; that answer may be framed like the iframe page.
+    """
+    view.framing = "when_embedded"  # type: ignore[attr-defined]
+    return view
+
+
 def _view_policy(name: str) -> Any:
     view = current_app.view_functions.get(request.endpoint or "")
     return getattr(view, name, None)
@@ -101,9 +122,10 @@ def stricter_referrer_policy(*policies: str | None) -> str:
 
 def is_embedded() -> bool:
     """Tell whether this request comes from our iframe page, so its answer goes back into it."""
-    if request.endpoint == FRAME_ENDPOINT:
+    framing = _view_policy("framing")
+    if framing == "always":
         return True
-    if request.method != "POST" or request.endpoint not in SUBSCRIBE_ENDPOINTS:
+    if framing != "when_embedded" or request.method != "POST":
         return False
     if request.mimetype not in FORM_TYPES:
         return False
@@ -152,34 +174,23 @@ def _request_origins() -> list[str] | None:
         return []
 
 
-def find_request_newsletter(slug: str) -> Newsletter:
-    """Return the active newsletter ``slug`` (or raise UnknownNewsletter), once per request.
-
-    The view and the CORS and framing headers all need it: asking the database again
-    after the use case committed would open a second transaction (on SQLite, another
-    write lock) just to read the same row.
-    """
-    found: dict[str, Newsletter] = g.setdefault("newsletters_by_slug", {})
-    if slug not in found:
-        session = get_session()
-        with reading(session):  # a signup then holds SQLite's write lock only to write
-            found[slug] = service.find_newsletter(session, slug)
-    return found[slug]
-
-
 def _request_newsletters() -> list[Newsletter]:
     """Return the known newsletters this request names (by path, or the combined form's list)."""
-    if request.endpoint == "public.subscribe_many":
-        slugs = _posted_slugs()
+    if _names_newsletter_in_path():
+        slugs = [str((request.view_args or {})["slug"])]
     else:
-        slugs = [str((request.view_args or {}).get("slug", ""))]
+        slugs = _posted_slugs()
     found = []
     for slug in dict.fromkeys(slugs):
         try:
             found.append(find_request_newsletter(slug))
-        except service.UnknownNewsletter:
+        except UnknownNewsletter:
             continue  # its 404 is no secret: any origin may read it
     return found
+
+
+def _names_newsletter_in_path() -> bool:
+    return "slug" in (request.view_args or {})
 
 
 def _posted_slugs() -> list[str]:
@@ -196,12 +207,12 @@ def _posted_slugs() -> list[str]:
 
 
 def _add_cors_headers(response: Response) -> Response:
-    if request.endpoint not in CORS_ENDPOINTS:
+    if not _view_policy("cors"):
         return response
     response.vary.add("Origin")
     # A preflight of the combined form carries no list of newsletters: it may go ahead,
     # and the answer to the POST is readable only by an origin all its newsletters allow.
-    combined_preflight = request.method == "OPTIONS" and request.endpoint == "public.subscribe_many"
+    combined_preflight = request.method == "OPTIONS" and not _names_newsletter_in_path()
     origins = None if combined_preflight else _request_origins()
     options = get_cors_options(current_app, {
         "origins": "*" if origins is None else origins,

@@ -17,13 +17,14 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from .. import charts, exports, imports, newsletters, reports
-from ..db import get_session
-from ..models import Newsletter
-from .admin_auth import actor, login_required
-from .admin_forms import ActionForm, ImportForm, NewsletterForm
+from ... import exports, imports, newsletters, reports
+from ...db import get_session
+from ...models import Newsletter
+from ..security import csrf_checked_by_its_form
+from . import charts
+from .auth import actor, login_required
 from .downloads import export_download
-from .security import csrf_checked_by_its_form
+from .forms import ActionForm, ImportForm, NewsletterForm
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 

@@ -7,11 +7,11 @@ import json
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from .. import newsletters, privacy, subscribers
-from ..db import get_session
-from ..models import Subscriber, SubscriptionStatus
-from .admin_auth import actor, login_required
-from .admin_forms import ActionForm
+from ... import newsletters, privacy, subscribers
+from ...db import get_session
+from ...models import Subscriber, SubscriptionStatus
+from .auth import actor, login_required
+from .forms import ActionForm
 
 bp = Blueprint("admin_subscribers", __name__, url_prefix="/admin/subscribers")
 

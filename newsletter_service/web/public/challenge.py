@@ -13,8 +13,8 @@ from flask import Flask, Response, current_app, g, jsonify, request, url_for
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
-from .. import links
-from ..challenges import (
+from ... import links
+from ...challenges import (
     POW_FIELD,
     PROVIDERS,
     ChallengeKind,
@@ -22,8 +22,8 @@ from ..challenges import (
     spend_pow,
     verify_with_provider,
 )
-from ..db import get_session
-from ..models import Newsletter
+from ...db import get_session
+from ...models import Newsletter
 
 FAILED = "Please complete the check that you are not a robot, then press Subscribe again."
 

@@ -9,15 +9,26 @@ from flask.typing import ResponseReturnValue as ResponseValue
 from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 
-from .. import subscriptions as service
-from ..db import get_session
-from ..forms import PublicForm, combined_form_class, signup_form_class
-from ..models import Newsletter
-from ..sources import clean_source
-from ..tokens import ExpiredToken, InvalidToken
+from ... import confirmations, subscriptions
+from ...consent import ConsentOrigin
+from ...db import get_session
+from ...models import Newsletter
+from ...newsletters import public_newsletters
+from ...sources import clean_source
+from ...subscriptions import Signup
+from ...tokens import ExpiredToken, InvalidToken
+from ..errors import error_response, wants_json
+from ..limits import rate_limited
+from ..security import (
+    answers_into_frame,
+    capability_link,
+    cors_json,
+    cross_site_form,
+    is_embedded,
+)
 from . import bots, challenge
-from .answers import error_response, wants_json
-from .security import capability_link, cross_site_form, find_request_newsletter, is_embedded
+from .forms import PublicForm, combined_form_class, signup_form_class
+from .lookup import newsletter_or_404
 from .signup_input import read_signup_input
 
 bp = Blueprint("public", __name__)
@@ -28,7 +39,7 @@ NONE_CHOSEN = "Choose at least one newsletter."
 @bp.get("/")
 def index() -> str:
     """Show every public newsletter's form, as on a publisher's article page."""
-    newsletters = service.public_newsletters(get_session())
+    newsletters = public_newsletters(get_session())
     forms = {n.slug: signup_form_class(n)(formdata=None) for n in newsletters}
     return render_template("index.html", newsletters=newsletters, forms=forms)
 
@@ -36,21 +47,27 @@ def index() -> str:
 @bp.get("/newsletters/<slug>")
 def newsletter_page(slug: str) -> str:
     """Show one newsletter's hosted signup page."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = newsletter_or_404(slug)
     form = signup_form_class(newsletter)(formdata=None)
     return render_template("newsletter.html", newsletter=newsletter, form=form)
 
 
 @bp.post("/newsletters/<slug>/subscribe")
 @cross_site_form
+@cors_json
+@answers_into_frame
+@rate_limited("RATELIMIT_SIGNUP")
 def subscribe(slug: str) -> ResponseValue:
     """Sign a reader up from a form or a JSON request."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = newsletter_or_404(slug)
     return _signup([newsletter], read_signup_input())
 
 
 @bp.post("/subscribe")
 @cross_site_form
+@cors_json
+@answers_into_frame
+@rate_limited("RATELIMIT_SIGNUP")
 def subscribe_many() -> ResponseValue:
     """Sign a reader up to the newsletters ticked on a combined form: one confirmation email."""
     data = read_signup_input()
@@ -59,7 +76,7 @@ def subscribe_many() -> ResponseValue:
         return _none_chosen(data)
     if len(slugs) > MAX_NEWSLETTERS_PER_SIGNUP:
         abort(400, description="Too many newsletters in one signup.")
-    return _signup([_newsletter_or_404(slug) for slug in slugs], data)
+    return _signup([newsletter_or_404(slug) for slug in slugs], data)
 
 
 def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> ResponseValue:
@@ -71,12 +88,12 @@ def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> Respons
     if not challenge.passes(newsletters, data):
         form.challenge.errors.append(challenge.FAILED)
         return _invalid(newsletters, form)
-    signup = service.Signup(
+    signup = Signup(
         address=form.address,
         name=form.name.data if "name" in form else None,
         consent=bool(form.consent.data) if "consent" in form else False,
     )
-    service.subscribe(get_session(), newsletters, signup, _origin())
+    subscriptions.subscribe(get_session(), newsletters, signup, _origin())
     return _subscribed(newsletters)
 
 
@@ -128,13 +145,14 @@ def _none_chosen(data: MultiDict[str, str]) -> ResponseValue:
 
 
 def _combined_page(form: PublicForm, chosen: list[str], choice_error: str | None = None) -> str:
-    offered = service.public_newsletters(get_session())
-    offered += [_newsletter_or_404(s) for s in chosen if s not in {n.slug for n in offered}]
+    offered = public_newsletters(get_session())
+    offered += [newsletter_or_404(s) for s in chosen if s not in {n.slug for n in offered}]
     return render_template("subscribe.html", offered=offered, chosen=chosen, form=form,
                            choice_error=choice_error)
 
 
 @bp.get("/challenge")
+@cors_json
 def challenge_for_browser() -> Response:
     """Hand out a proof-of-work challenge for a newsletter that asks for one."""
     return challenge.pow_challenge()
@@ -142,27 +160,29 @@ def challenge_for_browser() -> Response:
 
 @bp.route("/confirm/<token>", methods=["GET", "HEAD"])
 @capability_link
+@rate_limited("RATELIMIT_LINKS")
 def confirm_page(token: str) -> Response | str | tuple[str, int]:
     """Show the confirm button; never confirms, except a one-click newsletter's GET."""
     session = get_session()
     try:
-        outcome, claims = service.read_confirm_link(session, token)
+        outcome, claims = subscriptions.read_confirm_link(session, token)
     except ExpiredToken:
         return render_template("link_expired.html", token=token), 410
     except InvalidToken:
         return _invalid_link()
-    if request.method == "GET" and service.confirms_on_open(outcome, claims):
-        outcome = service.confirm(session, token, _origin())
+    if request.method == "GET" and subscriptions.confirms_on_open(outcome, claims):
+        outcome = subscriptions.confirm(session, token, _origin())
         return render_template("confirmed.html", outcome=outcome)
     return render_template("confirm.html", outcome=outcome, token=token)
 
 
 @bp.post("/confirm/<token>")
 @capability_link
+@rate_limited("RATELIMIT_LINKS")
 def confirm(token: str) -> Response | str | tuple[str, int]:
     """Confirm the subscriptions a link names (idempotent)."""
     try:
-        outcome = service.confirm(get_session(), token, _origin())
+        outcome = subscriptions.confirm(get_session(), token, _origin())
     except ExpiredToken:
         return render_template("link_expired.html", token=token), 410
     except InvalidToken:
@@ -172,26 +192,28 @@ def confirm(token: str) -> Response | str | tuple[str, int]:
 
 @bp.post("/confirm/<token>/resend")
 @capability_link
+@rate_limited("RATELIMIT_SIGNUP")
 def resend_confirmation(token: str) -> Response | str | tuple[str, int]:
     """Send a new confirm link in place of an expired one."""
     session = get_session()
     try:
-        service.read_confirm_link(session, token)
+        subscriptions.read_confirm_link(session, token)
     except ExpiredToken as expired:
-        service.resend_confirmation(session, expired, _origin())
+        confirmations.resend_confirmation(session, expired, _origin())
         return render_template("link_resent.html")
     except InvalidToken:
         return _invalid_link()
-    return render_template("confirm.html", outcome=service.read_confirm_link(session, token)[0],
-                           token=token)
+    outcome, _ = subscriptions.read_confirm_link(session, token)
+    return render_template("confirm.html", outcome=outcome, token=token)
 
 
 @bp.route("/unsubscribe/<token>", methods=["GET", "HEAD"])
 @capability_link
+@rate_limited("RATELIMIT_LINKS")
 def unsubscribe_page(token: str) -> Response | str | tuple[str, int]:
     """Show the unsubscribe button; never unsubscribes."""
     try:
-        outcome = service.read_unsubscribe_link(get_session(), token)
+        outcome = subscriptions.read_unsubscribe_link(get_session(), token)
     except InvalidToken:
         return _invalid_link()
     return render_template("unsubscribe.html", outcome=outcome, token=token)
@@ -199,10 +221,11 @@ def unsubscribe_page(token: str) -> Response | str | tuple[str, int]:
 
 @bp.post("/unsubscribe/<token>")
 @capability_link
+@rate_limited("RATELIMIT_LINKS")
 def unsubscribe(token: str) -> Response | str | tuple[str, int]:
     """Unsubscribe: the page's button and RFC 8058 one-click POSTs (no cookie, no CSRF)."""
     try:
-        outcome = service.unsubscribe(get_session(), token, _origin())
+        outcome = subscriptions.unsubscribe(get_session(), token, _origin())
     except InvalidToken:
         return _invalid_link()
     if wants_json():
@@ -217,23 +240,16 @@ def healthz() -> Response:
     return jsonify(ok=True)
 
 
-def _newsletter_or_404(slug: str) -> Newsletter:
-    try:
-        return find_request_newsletter(slug)
-    except service.UnknownNewsletter:
-        abort(404, description="There is no newsletter at this address.")
-
-
 def _invalid_link() -> Response:
     return error_response(404, "This link is not valid. It may be incomplete or no longer in use: "
                           "copy the whole link from the email, or sign up again.")
 
 
-def _origin() -> service.Origin:
+def _origin() -> ConsentOrigin:
     source = request.form.get("source") if request.form else None
     if request.is_json and isinstance(request.get_json(silent=True), dict):
         source = request.get_json(silent=True).get("source")
     # Only an http(s) page's origin and path: no javascript:, no query string, no fragment.
     source = clean_source(source) or clean_source(request.referrer)
-    return service.Origin(ip=request.remote_addr, user_agent=request.user_agent.string or None,
+    return ConsentOrigin(ip=request.remote_addr, user_agent=request.user_agent.string or None,
                           source=source)

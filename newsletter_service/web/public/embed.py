@@ -7,8 +7,7 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-    abort,
-    current_app,
+        current_app,
     jsonify,
     render_template,
     send_from_directory,
@@ -17,12 +16,12 @@ from flask import (
 from markupsafe import escape
 from wtforms import Field
 
-from .. import links
-from .. import subscriptions as service
-from ..db import get_session
-from ..forms import signup_form_class
-from ..models import FieldMode, Newsletter
+from ... import links
+from ...models import FieldMode, Newsletter
+from ..security import cors_json, framable
 from . import bots, challenge
+from .forms import signup_form_class
+from .lookup import newsletter_or_404
 
 bp = Blueprint("embed", __name__)
 
@@ -43,18 +42,20 @@ def stylesheet() -> Response:
 
 
 @bp.get("/embed/<slug>/form.json")
+@cors_json
 def form_description(slug: str) -> Response:
     """Describe a newsletter's form for embed.js: texts, fields, where to post."""
-    response = jsonify(describe_form(_newsletter_or_404(slug)))
+    response = jsonify(describe_form(newsletter_or_404(slug)))
     # Not cached: it carries a fresh fill-time stamp for the bot trap.
     response.cache_control.no_store = True
     return response
 
 
 @bp.get("/embed/<slug>")
+@framable
 def frame(slug: str) -> str:
     """Show a newsletter's form alone, made to sit in a publisher's iframe."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = newsletter_or_404(slug)
     form = signup_form_class(newsletter)(formdata=None)
     return render_template("newsletter.html", newsletter=newsletter, form=form, embed=True)
 
@@ -62,7 +63,7 @@ def frame(slug: str) -> str:
 @bp.get("/newsletters/<slug>/embed-code")
 def embed_code(slug: str) -> str:
     """Show the three ways to put a newsletter's form on a page, ready to copy."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = newsletter_or_404(slug)
     return render_template("embed_code.html", newsletter=newsletter,
                            snippets=snippets(newsletter, links.base_url()))
 
@@ -128,10 +129,3 @@ def _asset(filename: str, mimetype: str) -> Response:
     # Publishers' pages load it from their origin; some isolate with COEP.
     response.headers["Cross-Origin-Resource-Policy"] = "cross-origin"
     return response
-
-
-def _newsletter_or_404(slug: str) -> Newsletter:
-    try:
-        return service.find_newsletter(get_session(), slug)
-    except service.UnknownNewsletter:
-        abort(404, description="There is no newsletter at this address.")

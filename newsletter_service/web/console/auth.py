@@ -29,10 +29,11 @@ from flask.sessions import SecureCookieSessionInterface
 from flask.typing import ResponseReturnValue
 from itsdangerous import URLSafeTimedSerializer
 
-from .. import admins
-from ..db import get_session
-from ..models import Admin
-from .admin_forms import LoginForm
+from ... import admins
+from ...db import get_session
+from ...models import Admin
+from ..limits import rate_limited
+from .forms import LoginForm
 
 bp = Blueprint("admin_auth", __name__, url_prefix="/admin")
 
@@ -88,6 +89,7 @@ def actor() -> str:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@rate_limited("RATELIMIT_LOGIN", methods=["POST"])  # loading the page is no attempt
 def login() -> ResponseReturnValue:
     """Show the login form; log in; refuse for a while after repeated failures."""
     form = LoginForm()

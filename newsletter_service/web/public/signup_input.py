@@ -12,7 +12,7 @@ from urllib.parse import unquote_to_bytes
 from flask import abort, request
 from werkzeug.datastructures import MultiDict
 
-from ..challenges import RESPONSE_FIELDS
+from ...challenges import RESPONSE_FIELDS
 from .bots import BOT_FIELDS
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -9,8 +9,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, Field, HiddenField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from .addresses import MAX_ADDRESS_LENGTH, InvalidAddress, normalize_address
-from .models import FieldMode, Newsletter
+from ...addresses import MAX_ADDRESS_LENGTH, InvalidAddress, normalize_address
+from ...models import FieldMode, Newsletter
 
 MAX_NAME_LENGTH = 200
 
@@ -60,7 +60,7 @@ def combined_form_class(newsletters: list[Newsletter]) -> type[PublicForm]:
         )
     name = "_".join(n.slug for n in newsletters).replace("-", "_")
     if any(n.challenge != "none" for n in newsletters):
-        # Holds the verdict of the newsletters' challenge (web/challenge.py) as a field error.
+        # Holds the verdict of the challenge (web/public/challenge.py) as a field error.
         fields["challenge"] = HiddenField()
     return type(f"SignupForm_{name}", (PublicForm,), fields)
 

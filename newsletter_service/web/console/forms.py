@@ -17,7 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
-from ..models import FieldMode
+from ...models import FieldMode
 
 NEWSLETTER_FIELDS = ("slug", "name", "description", "name_field", "consent_text",
                      "success_title", "success_message", "confirmation_subject",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Response, abort, request, stream_with_context
 
-from .. import exports
-from ..db import get_session
-from ..models import Newsletter
+from ... import exports
+from ...db import get_session
+from ...models import Newsletter
 
 
 def export_download(newsletter: Newsletter, actor: str) -> Response:

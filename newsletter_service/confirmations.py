@@ -1,0 +1,104 @@
+"""The confirmation email of the double opt-in: its throttle, its link, sending it again.
+
+A signup, an import and the console all queue confirmations here, under one throttle
+(read from the outbox in the caller's transaction): one email per cooldown for the
+same subscriptions, and at most ``CONFIRM_MAX_PER_DAY`` a day to one reader.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import emails, links, outbox
+from .consent import ConsentOrigin, record
+from .models import ConsentEventKind, OutboxMessage, Subscription, SubscriptionStatus, utcnow
+from .tokens import ExpiredToken, InvalidToken, Purpose, TokenClaims, make_token, read_token
+
+CONFIRM_KIND = "confirm"
+WELCOME_KIND = "welcome"
+
+
+def may_send_confirmation(session: Session, subscriber_id: int,
+                          subscriptions: list[Subscription]) -> bool:
+    """Allow a confirmation email unless one went out lately or too many today."""
+    config = current_app.config
+    now = utcnow()
+    sent = select(OutboxMessage).where(OutboxMessage.subscriber_id == subscriber_id,
+                                       OutboxMessage.kind == CONFIRM_KIND)
+    today = session.scalar(
+        select(func.count()).select_from(
+            sent.where(OutboxMessage.created_at > now - timedelta(days=1)).subquery()
+        )
+    )
+    if today is not None and today >= config["CONFIRM_MAX_PER_DAY"]:
+        return False
+    latest = session.scalar(
+        select(OutboxMessage.created_at)
+        .where(OutboxMessage.subscriber_id == subscriber_id,
+               OutboxMessage.kind == CONFIRM_KIND,
+               OutboxMessage.subscription_id.in_([s.id for s in subscriptions]))
+        .order_by(OutboxMessage.created_at.desc())
+        .limit(1)
+    )
+    cooldown = timedelta(seconds=config["CONFIRM_RESEND_COOLDOWN"])
+    return latest is None or latest <= now - cooldown
+
+
+def queue_confirmation(session: Session, subscriptions: list[Subscription], to: str) -> None:
+    """Queue one confirmation email whose link confirms all of ``subscriptions``."""
+    token = make_token(links.signing_key(), Purpose.confirm,
+                       [(s.id, s.token_version) for s in subscriptions])
+    newsletters = [s.newsletter for s in subscriptions]
+    message = emails.confirmation_email(newsletters[0], to, links.confirm_url(token), newsletters)
+    first = subscriptions[0]
+    outbox.enqueue(session, message, kind=CONFIRM_KIND, subscriber_id=first.subscriber_id,
+                   subscription_id=first.id)
+
+
+def read_confirm_token(session: Session, token: str,
+                       lock: bool = False) -> tuple[list[Subscription], TokenClaims]:
+    """Return the subscriptions a confirm link names, and its claims; raise InvalidToken."""
+    claims = read_token(links.signing_key(), Purpose.confirm, token,
+                        max_age=current_app.config["CONFIRM_MAX_AGE"])
+    return current_subscriptions(session, claims, lock), claims
+
+
+def current_subscriptions(session: Session, claims: TokenClaims,
+                          lock: bool = False) -> list[Subscription]:
+    """Return the subscriptions a confirm token names, if none was re-issued since."""
+    found = load_subscriptions(session, claims.subscription_ids, lock)
+    wanted = dict(zip(claims.subscription_ids, claims.versions, strict=True))
+    if len(found) != len(wanted) or any(s.token_version != wanted[s.id] for s in found):
+        raise InvalidToken("superseded")
+    return found
+
+
+def load_subscriptions(session: Session, ids: tuple[int, ...], lock: bool) -> list[Subscription]:
+    """Return the subscriptions with these ids, by id; locked for update when ``lock``."""
+    query = select(Subscription).where(Subscription.id.in_(ids)).order_by(Subscription.id)
+    if lock:
+        query = query.with_for_update(of=Subscription)
+    return list(session.scalars(query))
+
+
+def resend_confirmation(session: Session, expired: ExpiredToken, origin: ConsentOrigin) -> None:
+    """Send a fresh confirm link for an expired one, under the usual throttle."""
+    resend(session, current_subscriptions(session, expired.claims), origin)
+
+
+def resend(session: Session, subscriptions: list[Subscription], origin: ConsentOrigin) -> bool:
+    """Queue one new confirmation for those still pending, under the throttle; True if sent."""
+    pending = [s for s in subscriptions if s.status is SubscriptionStatus.pending]
+    subscriber = pending[0].subscriber if pending else None
+    sent = subscriber is not None and may_send_confirmation(session, subscriber.id, pending)
+    if sent:
+        assert subscriber is not None
+        queue_confirmation(session, pending, subscriber.email)
+        for subscription in pending:
+            record(session, subscription, ConsentEventKind.confirmation_resent, origin)
+    session.commit()
+    return sent

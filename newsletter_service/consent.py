@@ -1,0 +1,35 @@
+"""Proof of consent: where a request came from, and the event that records it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session
+
+from .models import ConsentEvent, ConsentEventKind, Subscription, utcnow
+
+MAX_USER_AGENT = 512
+MAX_SOURCE = 2048
+
+
+@dataclass(frozen=True)
+class ConsentOrigin:
+    """Where a request came from: kept as proof of consent."""
+
+    ip: str | None = None
+    user_agent: str | None = None
+    source: str | None = None
+
+
+def record(session: Session, subscription: Subscription, kind: ConsentEventKind,
+           origin: ConsentOrigin) -> None:
+    """Add a consent event to ``subscription`` (committed by the calling use case)."""
+    newsletter = subscription.newsletter
+    session.add(ConsentEvent(
+        subscription=subscription, kind=kind, at=utcnow(),
+        ip=origin.ip, user_agent=(origin.user_agent or "")[:MAX_USER_AGENT] or None,
+        source=(origin.source or "")[:MAX_SOURCE] or subscription.source,
+        consent_text=newsletter.consent_text, consent_version=subscription.consent_version,
+    ))
+    if kind is ConsentEventKind.subscribed and origin.source:
+        subscription.source = origin.source[:MAX_SOURCE]

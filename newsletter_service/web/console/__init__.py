@@ -1,0 +1,1 @@
+"""The publisher's console: log-in, newsletters, readers, imports and exports."""

@@ -1,0 +1,32 @@
+"""The newsletter a public request names: looked up once per request, or a 404."""
+
+from __future__ import annotations
+
+from flask import abort, g
+
+from ... import newsletters
+from ...db import get_session, reading
+from ...models import Newsletter
+
+
+def find_request_newsletter(slug: str) -> Newsletter:
+    """Return the active newsletter ``slug`` (or raise UnknownNewsletter), once per request.
+
+    The view and the CORS and framing headers all need it: asking the database again
+    after the use case committed would open a second transaction (on SQLite, another
+    write lock) just to read the same row.
+    """
+    found: dict[str, Newsletter] = g.setdefault("newsletters_by_slug", {})
+    if slug not in found:
+        session = get_session()
+        with reading(session):  # a signup then holds SQLite's write lock only to write
+            found[slug] = newsletters.find_newsletter(session, slug)
+    return found[slug]
+
+
+def newsletter_or_404(slug: str) -> Newsletter:
+    """Return the active newsletter ``slug``, or answer 404."""
+    try:
+        return find_request_newsletter(slug)
+    except newsletters.UnknownNewsletter:
+        abort(404, description="There is no newsletter at this address.")
