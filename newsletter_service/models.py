@@ -232,6 +232,8 @@ class OutboxMessage(Base):
         ForeignKey("subscriptions.id", ondelete="SET NULL")
     )
     recipient: Mapped[str] = mapped_column(String(254))
+    # The envelope sender (MAIL FROM): the From address. NULL only on rows sent before 0005.
+    sender: Mapped[str | None] = mapped_column(String(254))
     message: Mapped[bytes] = mapped_column(LargeBinary)  # the rendered RFC 5322 message
     status: Mapped[OutboxStatus] = mapped_column(
         _enum(OutboxStatus, "outbox_status"), default=OutboxStatus.pending

@@ -8,17 +8,12 @@ that dies leaves its lease to expire, and the next worker sends what it had not.
 
 from __future__ import annotations
 
-import email
-import email.policy
 import logging
 import random
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
-from email.utils import parseaddr
-from functools import lru_cache
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -28,9 +23,6 @@ from .mailers import Mailer, MailerError
 from .models import OutboxMessage, OutboxStatus, utcnow
 
 log = logging.getLogger(__name__)
-# The From header of a stored message, folded lines and all (CRLF or LF line ends).
-_FROM_HEADER = re.compile(rb"^From:[ \t]*(.*?)\r?\n(?![ \t])", re.MULTILINE | re.DOTALL | re.I)
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 MAX_ERROR_LENGTH = 2000
 # Results are committed this many at a time: a commit per message would cost more than
@@ -85,17 +77,19 @@ def enqueue(session: Session, message: EmailMessage, *, kind: str,
     # The message's own policy (UTF-8 headers only where an address needs them), with
     # the CRLF line ends SMTP sends, whoever built the message.
     raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-    recipient = message["To"].addresses[0].addr_spec  # the envelope's; one To per email
-    return enqueue_raw(session, raw, recipient, kind=kind, subscriber_id=subscriber_id,
-                       subscription_id=subscription_id)
+    # The envelope's addresses: one To per email, and the From (the worker sends the bytes).
+    recipient = message["To"].addresses[0].addr_spec
+    sender = message["From"].addresses[0].addr_spec if message["From"] else None
+    return enqueue_raw(session, raw, recipient, sender=sender, kind=kind,
+                       subscriber_id=subscriber_id, subscription_id=subscription_id)
 
 
-def enqueue_raw(session: Session, raw: bytes, recipient: str, *, kind: str,
+def enqueue_raw(session: Session, raw: bytes, recipient: str, *, sender: str | None, kind: str,
                 subscriber_id: int | None = None,
                 subscription_id: int | None = None) -> OutboxMessage:
-    """Queue an already serialized message to ``recipient``; the caller commits."""
-    row = OutboxMessage(kind=kind, subscriber_id=subscriber_id,
-                        subscription_id=subscription_id, recipient=recipient, message=raw)
+    """Queue an already serialized message from ``sender`` to ``recipient``; the caller commits."""
+    row = OutboxMessage(kind=kind, subscriber_id=subscriber_id, subscription_id=subscription_id,
+                        recipient=recipient, sender=sender, message=raw)
     session.add(row)
     return row
 
@@ -120,12 +114,13 @@ def deliver_pending(sessions: sessionmaker[Session], mailer: Mailer, *, worker_i
         return report
     outcomes = _Outcomes()
     try:
-        for position, (row_id, recipient, raw) in enumerate(claimed):
+        for position, (row_id, recipient, sender, raw) in enumerate(claimed):
             if should_stop():
                 outcomes.released += [c[0] for c in claimed[position:]]
                 break
             try:
-                _send(mailer, recipient, raw)
+                # The stored bytes as they are; a backend that cannot send bytes parses them.
+                mailer.send_raw(raw, sender or "", [recipient])
             except MailerError as error:
                 outcomes.failed.append((row_id, error))
                 if not error.permanent:
@@ -194,7 +189,7 @@ def _record(sessions: sessionmaker[Session], outcomes: _Outcomes, worker_id: str
 
 
 def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
-           policy: RetryPolicy) -> list[tuple[int, str, bytes]]:
+           policy: RetryPolicy) -> list[tuple[int, str, str | None, bytes]]:
     now = utcnow()
     with sessions() as session:
         due = (
@@ -218,34 +213,12 @@ def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
                     claimed_until=now + timedelta(seconds=policy.lease_seconds))
         )
         rows = session.execute(
-            select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.message)
+            select(OutboxMessage.id, OutboxMessage.recipient, OutboxMessage.sender,
+                   OutboxMessage.message)
             .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id)
         ).all()
         session.commit()
-    return [(row_id, recipient, raw) for row_id, recipient, raw in rows]
-
-
-def _send(mailer: Mailer, recipient: str, raw: bytes) -> None:
-    """Send the stored bytes as they are where the mailer can, else as a parsed message."""
-    send_raw = getattr(mailer, "send_raw", None)
-    if send_raw is None:
-        mailer.send(_parse(raw))
-        return
-    headers = _HEADER_END.split(raw, maxsplit=1)[0]
-    found = _FROM_HEADER.search(headers)
-    send_raw(raw, _address_in(found.group(1) if found else b""), [recipient])
-
-
-@lru_cache(maxsize=256)
-def _address_in(from_header: bytes) -> str:
-    # Every email of a newsletter has the same From: parse it once, not per message.
-    return parseaddr(re.sub(r"\r?\n", "", from_header.decode("utf-8", "replace")))[1]
-
-
-def _parse(raw: bytes) -> EmailMessage:
-    message = email.message_from_bytes(raw, policy=email.policy.SMTPUTF8)
-    assert isinstance(message, EmailMessage)
-    return message
+    return [(row_id, recipient, sender, raw) for row_id, recipient, sender, raw in rows]
 
 
 def _release(session: Session, ids: list[int], worker_id: str) -> None:

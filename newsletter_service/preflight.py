@@ -96,12 +96,8 @@ def check_mailer(url: str, mailer: Mailer, *, debug: bool = False) -> Check:
         return Check("mailer", False, f"NEWSLETTER_MAILER is {scheme}://: mail is kept, never "
                      "delivered; set smtp://... (or console:// to print it)")
     try:
-        ping = getattr(mailer, "ping", None)
-        if callable(ping):
-            ping()  # SMTP: connect, EHLO, STARTTLS and login as configured, QUIT
-        else:
-            with mailer:
-                pass
+        if isinstance(mailer, SMTPMailer):
+            mailer.ping()  # connect, EHLO, STARTTLS and login as configured, QUIT
     except (MailerError, OSError) as error:
         return Check("mailer", False, f"{_mailer_label(url, mailer)}: {error}")
     return Check("mailer", True, f"{_mailer_label(url, mailer)} answers")

@@ -186,7 +186,7 @@ def test_claims_skip_rows_locked_by_another_worker(app: Flask, request: pytest.F
         claimed = outbox._claim(sessions, "w2", 10, POLICY)
         holder.rollback()
     assert len(locked) == 2 and len(claimed) == 2
-    assert not set(locked) & {row_id for row_id, _, _ in claimed}
+    assert not set(locked) & {row_id for row_id, *_ in claimed}
     engine.dispose()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from email.message import EmailMessage
 from pathlib import Path
 from typing import cast
@@ -16,7 +16,7 @@ from .smtp import SMTPMailer
 
 
 class _SendOnlyMailer(BaseMailer):
-    """Give a third-party object that only has send() the open/close/with of a Mailer."""
+    """Give a third-party object that only has send() the rest of a Mailer."""
 
     def __init__(self, wrapped: object) -> None:
         self.wrapped = wrapped
@@ -24,6 +24,14 @@ class _SendOnlyMailer(BaseMailer):
     def send(self, message: EmailMessage) -> None:
         """Delegate to the wrapped object."""
         self.wrapped.send(message)  # type: ignore[attr-defined]
+
+    def send_raw(self, data: bytes, sender: str, recipients: Sequence[str]) -> None:
+        """Delegate to the wrapped object's send_raw(), or parse and send()."""
+        send_raw = getattr(self.wrapped, "send_raw", None)
+        if callable(send_raw):
+            send_raw(data, sender, recipients)
+        else:
+            super().send_raw(data, sender, recipients)
 
     def open(self) -> None:
         """Call the wrapped object's open() if it has one."""
@@ -128,7 +136,7 @@ def _import_mailer(spec: str) -> Mailer:
         raise ValueError(f"{spec} must be creatable with no arguments: {error}") from error
     if not callable(getattr(mailer, "send", None)):
         raise ValueError(f"{spec} is not a mailer: it has no send(message) method")
-    needed = ("open", "close", "__enter__", "__exit__")
+    needed = ("send_raw", "close")
     if all(callable(getattr(mailer, attr, None)) for attr in needed):
         return cast(Mailer, mailer)
     return _SendOnlyMailer(mailer)
