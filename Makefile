@@ -52,8 +52,10 @@ test: install catalogues
 bench: install
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
+## lint: ruff on the code and tests, mypy (strict) on the package.
 lint: install
 	$(BIN)/ruff check newsletter_service tests migrations
+	$(BIN)/mypy
 
 ## wheel: build the installable wheel into dist/ (templates, static files and migrations inside).
 wheel: install

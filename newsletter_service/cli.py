@@ -38,6 +38,14 @@ def db_upgrade(revision: str) -> None:
     click.echo("Database is up to date.")
 
 
+@db_group.command("revision")
+@click.option("-m", "--message", required=True, help="What the migration does.")
+def db_revision(message: str) -> None:
+    """Write a migration script for what the models changed (autogenerate; review it)."""
+    path = migrate.revision(current_app.extensions["db_engine"], message)
+    click.echo(f"Wrote {path}: review it before committing it.")
+
+
 @click.group("newsletters", cls=AppGroup)
 def newsletters_group() -> None:
     """Manage newsletters."""
