@@ -30,13 +30,16 @@ from .models import (
     SubscriptionStatus,
     utcnow,
 )
+from .preferences import manage_url
 from .subscriptions import unsubscribe_token_maker
 
 COLUMNS = ("email", "name", "newsletter", "status", "created_at", "confirmed_at",
            "unsubscribed_at", "source", "unsubscribe_url")
+# The reader's preference centre, for the footer of every issue the publisher sends.
+READER_COLUMNS = ("manage_url",)
 # Proof of consent, after the contract's columns (GDPR art. 7(1)).
 CONSENT_COLUMNS = ("signup_ip", "confirmation_ip", "consent_version")
-ALL_COLUMNS = COLUMNS + CONSENT_COLUMNS
+ALL_COLUMNS = COLUMNS + READER_COLUMNS + CONSENT_COLUMNS
 STATUSES = ("pending", "confirmed", "unsubscribed", "all")
 FORMATS = ("csv", "json")
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV Injection").
@@ -108,7 +111,7 @@ def _query(spec: ExportSpec) -> Select[Any]:
     query = select(
         Subscriber.email, Subscription.name, Subscription.status, Subscription.created_at,
         Subscription.confirmed_at, Subscription.unsubscribed_at, Subscription.source,
-        Subscription.id,
+        Subscription.id, Subscriber.manage_token,
         last_ip(ConsentEventKind.subscribed, ConsentEventKind.imported),
         last_ip(ConsentEventKind.confirmed),
         Subscription.consent_version,
@@ -121,15 +124,16 @@ def _rows(session: Session, spec: ExportSpec) -> Iterator[list[Any]]:
     slug = spec.newsletter.slug
     token = unsubscribe_token_maker()  # one signer for the whole export
     link = unsubscribe_url("")  # the base is the same for every row
+    manage = manage_url("")
     try:
         read_only(session)  # on SQLite, signups go on while a long export reads
         # Core, not the ORM: plain rows, streamed (a server-side cursor on PostgreSQL).
         result = session.connection().execute(
             _query(spec).execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS))
         for (email, name, status, created, confirmed, unsubscribed, source, sub_id,
-             signup_ip, confirmation_ip, consent_version) in result:
+             manage_token, signup_ip, confirmation_ip, consent_version) in result:
             yield [email, name or "", slug, status.value, _time(created), _time(confirmed),
-                   _time(unsubscribed), source or "", link + token(sub_id),
+                   _time(unsubscribed), source or "", link + token(sub_id), manage + manage_token,
                    signup_ip or "", confirmation_ip or "",
                    "" if consent_version is None else consent_version]
     finally:

@@ -36,6 +36,7 @@ from .models import (
     utcnow,
 )
 from .tokens import (
+from .preferences import manage_url
     InvalidToken,
     Purpose,
     TokenClaims,
@@ -255,7 +256,9 @@ def purge_unconfirmed(session: Session, older_than_days: int) -> int:
 
 def _queue_welcome(session: Session, subscription: Subscription) -> None:
     url = links.unsubscribe_url(unsubscribe_token(subscription))
-    message = emails.welcome_email(subscription.newsletter, subscription.subscriber.email, url)
+    reader = subscription.subscriber
+    message = emails.welcome_email(subscription.newsletter, reader.email, url,
+                                   manage_url(reader.manage_token))
     outbox.enqueue(session, message, kind=WELCOME_KIND,
                    subscriber_id=subscription.subscriber_id, subscription_id=subscription.id)
 

@@ -26,6 +26,8 @@ from .factories import all_rows, make_newsletter, outbox_rows, subscribe
 
 CONTRACT = ["email", "name", "newsletter", "status", "created_at", "confirmed_at",
             "unsubscribed_at", "source", "unsubscribe_url"]
+# Then the reader's preference centre, then proof of consent.
+HEADER = ",".join([*CONTRACT, "manage_url", "signup_ip", "confirmation_ip", "consent_version"])
 
 
 def _import(app: Flask, csv_text: str, *, confirmed: bool = True, slug: str = "daily") -> None:
@@ -60,7 +62,7 @@ def test_columns_come_in_the_contracts_order_then_proof_of_consent(
     confirmed = subscribe(db_app, "reader@example.com", name="Ada", consent=True)
     _confirm(db_app, confirmed.id)
     text = _export(db_app.test_cli_runner(), "--status", "all")
-    assert text.splitlines()[0] == ",".join(CONTRACT) + ",signup_ip,confirmation_ip,consent_version"
+    assert text.splitlines()[0] == HEADER
     assert text.endswith("\r\n")  # RFC 4180 line ends
     first, second = _rows(text)
     assert first["email"] == "Pending@example.com" and first["status"] == "pending"
@@ -127,7 +129,7 @@ def test_json_is_one_array_of_objects_keyed_by_column(db_app: Flask) -> None:
 def test_empty_export_is_a_header_or_an_empty_array(app: Flask) -> None:
     make_newsletter(app)
     runner = app.test_cli_runner()
-    assert _export(runner) == ",".join(CONTRACT) + ",signup_ip,confirmation_ip,consent_version\r\n"
+    assert _export(runner) == HEADER + "\r\n"
     assert json.loads(_export(runner, "--format", "json")) == []
 
 
