@@ -61,10 +61,12 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
 def _register_admin(app: Flask, csrf: Any) -> None:
     """Register the console and the token API."""
+    from . import i18n
     from .web import api
     from .web.console import auth, newsletters, subscribers
 
     for blueprint in (auth.bp, newsletters.bp, subscribers.bp, api.bp):
         app.register_blueprint(blueprint)
+        i18n.speak_english(app, blueprint)  # the publisher's tools are English only
     auth.init_app(app)  # sessions signed with their own key, not the emailed links'
     csrf.exempt(api.bp)  # bearer tokens, no cookies: nothing to forge

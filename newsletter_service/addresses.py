@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import EmailNotValidError, EmailUndeliverableError, validate_email
+from flask_babel import gettext as _
+from flask_babel import ngettext
 
 MAX_ADDRESS_LENGTH = 254
 
@@ -25,15 +27,49 @@ def normalize_address(raw: str, *, check_deliverability: bool = False) -> Addres
     """Validate ``raw`` and return its normalized form, or raise InvalidAddress."""
     text = raw.strip()
     if not text:
-        raise InvalidAddress("Enter your email address.")
+        raise InvalidAddress(_("Enter your email address."))
     # Checked before parsing, so megabytes of input cost nothing; also re-checked below.
     if len(text) > MAX_ADDRESS_LENGTH:
-        raise InvalidAddress(f"An email address has at most {MAX_ADDRESS_LENGTH} characters.")
+        raise InvalidAddress(too_long_message())
     try:
         # strict: also refuse local parts over 64 characters (RFC 5321 4.5.3.1.1).
         result = validate_email(text, check_deliverability=check_deliverability, strict=True)
     except EmailNotValidError as error:
-        raise InvalidAddress(str(error)) from None
-    local, _, domain = result.normalized.rpartition("@")
+        raise InvalidAddress(_our_message(error)) from None
+    local, _at, domain = result.normalized.rpartition("@")
     normalized = f"{local}@{domain.lower()}"
     return Address(email=normalized, key=normalized.lower())
+
+
+def too_long_message() -> str:
+    """Return the message for an address over the length limit, in the language spoken now."""
+    return ngettext("An email address has at most %(num)d character.",
+                    "An email address has at most %(num)d characters.", MAX_ADDRESS_LENGTH)
+
+
+def _our_message(error: EmailNotValidError) -> str:
+    # email-validator speaks English only: its messages map to ours, which are translated.
+    # The English texts are email-validator's own where it has a common one.
+    said = str(error)
+    if isinstance(error, EmailUndeliverableError):
+        return _("The domain after the @-sign does not accept email.")
+    if said == "An email address must have an @-sign.":
+        return _("An email address must have an @-sign.")
+    if said == "There must be something before the @-sign.":
+        return _("There must be something before the @-sign.")
+    if said == "There must be something after the @-sign.":
+        return _("There must be something after the @-sign.")
+    if said.startswith("The email address is too long before the @-sign"):
+        return _("The email address is too long before the @-sign.")
+    if said.startswith("The email address is too long"):
+        return _("The email address is too long.")
+    if said.endswith("It should have a period."):
+        return _("The part after the @-sign is not valid. It should have a period.")
+    if "invalid character" in said or "unsafe character" in said or "not valid ASCII" in said:
+        return _("The email address contains invalid characters.")
+    if "after the @-sign" in said or "After the @-sign" in said:
+        return _("The part after the @-sign is not valid.")
+    if "before the @-sign" in said:
+        return _("The part before the @-sign is not valid.")
+    return _("This is not a valid email address.")
+

@@ -14,6 +14,7 @@ from . import (
     admins,
     api_tokens,
     exports,
+    i18n,
     imports,
     migrate,
     newsletters,
@@ -55,10 +56,14 @@ def newsletters_group() -> None:
 @click.argument("slug")
 @click.option("--name", required=True, help="The name readers see.")
 @click.option("--description", default="", help="One or two sentences for the form.")
-def newsletters_add(slug: str, name: str, description: str) -> None:
+@click.option("--language", type=click.Choice(sorted(i18n.LANGUAGES)),
+              default=i18n.DEFAULT_LANGUAGE, show_default=True,
+              help="The language of its form, pages and emails.")
+def newsletters_add(slug: str, name: str, description: str, language: str) -> None:
     """Add a newsletter that asks for the email address alone."""
     try:
-        created = newsletters.create_newsletter(get_session(), slug, name, description=description)
+        created = newsletters.create_newsletter(get_session(), slug, name,
+                                                description=description, language=language)
     except newsletters.InvalidNewsletter as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Added {created.slug}: {created.name}")
@@ -69,7 +74,7 @@ def newsletters_list() -> None:
     """List the newsletters."""
     for item in newsletters.all_newsletters(get_session()):
         state = "active" if item.is_active else "inactive"
-        click.echo(f"{item.slug}\t{item.name}\t{state}")
+        click.echo(f"{item.slug}\t{item.name}\t{state}\t{item.language}")
 
 
 @newsletters_group.command("seed-demo")

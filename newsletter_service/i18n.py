@@ -8,12 +8,12 @@ speak the browser's ``Accept-Language`` among ours. Emails are built outside req
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, g, has_request_context, request
+from flask import Blueprint, Flask, g, has_request_context, request
 from flask_babel import Babel, force_locale, get_locale, refresh
 from flask_babel import gettext as _
 
@@ -33,6 +33,12 @@ def init_app(app: Flask) -> None:
                                  in_language=in_language, today=today)
 
 
+def speak_english(app: Flask, blueprint: Blueprint) -> None:
+    """Make ``blueprint``'s pages and messages English, whatever the browser prefers."""
+    app.before_request_funcs.setdefault(blueprint.name, []).append(
+        lambda: use_language(DEFAULT_LANGUAGE))
+
+
 def known_language(language: str | None) -> str:
     """Return ``language`` if we ship it, else the default (English)."""
     return language if language in LANGUAGES else DEFAULT_LANGUAGE
@@ -42,6 +48,11 @@ def use_language(language: str | None) -> None:
     """Speak ``language`` for the rest of this request (an unknown one falls back to English)."""
     g.language = known_language(language)
     refresh()  # a string translated earlier in the request must not pin the old language
+
+
+def use_language_of(newsletters: Sequence[Any]) -> None:
+    """Speak the first newsletter's language (a link or form names it), else the browser's."""
+    use_language(newsletters[0].language if newsletters else browser_language())
 
 
 def browser_language() -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from .addresses import InvalidAddress, normalize_address
 from .db import commit_unique
+from .i18n import LANGUAGES
 from .models import FieldMode, Newsletter
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -27,6 +28,8 @@ DEMO_NEWSLETTERS: list[dict[str, Any]] = [
      "description": "Long stories worth your Saturday morning, picked by our editors.",
      "name_field": FieldMode.required,
      "consent_text": "I agree to receive Weekend Reads and accept the privacy policy."},
+    {"slug": "tyzhden", "name": "Тиждень", "language": "uk",
+     "description": "Головне з України за тиждень: щонеділі зранку, без поспіху."},
 ]
 
 
@@ -133,6 +136,9 @@ def _cleaned(settings: Mapping[str, Any]) -> dict[str, Any]:
     cleaned = dict(settings)
     if "consent_text" in cleaned:
         cleaned["consent_text"] = (cleaned["consent_text"] or "").strip() or None
+    if "language" in cleaned and cleaned["language"] not in LANGUAGES:
+        shipped = ", ".join(LANGUAGES)
+        raise InvalidNewsletter(f"The language must be one we ship: {shipped}.", "language")
     if "allowed_origins" in cleaned:
         lines = str(cleaned["allowed_origins"] or "").splitlines()
         cleaned["allowed_origins"] = "\n".join(_origin(line) for line in lines if line.strip())

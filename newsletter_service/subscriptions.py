@@ -35,8 +35,8 @@ from .models import (
     SubscriptionStatus,
     utcnow,
 )
-from .tokens import (
 from .preferences import manage_url
+from .tokens import (
     InvalidToken,
     Purpose,
     TokenClaims,

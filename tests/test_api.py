@@ -79,7 +79,8 @@ def test_no_token_appears_in_the_logs(client: FlaskClient, token: str,
 
 def test_newsletters_lists_slug_and_name(client: FlaskClient, token: str) -> None:
     data = client.get("/api/v1/newsletters", headers=bearer(token)).get_json()
-    assert data == [{"slug": "daily", "name": "The Daily", "description": "", "active": True}]
+    assert data == [{"slug": "daily", "name": "The Daily", "description": "", "language": "en",
+                     "active": True}]
 
 
 def test_adding_a_reader_makes_a_pending_subscription_and_a_confirmation_email(

@@ -41,10 +41,10 @@ def test_newsletters_add_refuses_control_characters_in_the_name(app: Flask,
 
 def test_seed_demo_only_when_empty(app: Flask, runner: FlaskCliRunner) -> None:
     first = runner.invoke(args=["newsletters", "seed-demo"])
-    assert "Added 3 demo newsletters." in first.output
+    assert "Added 4 demo newsletters." in first.output
     second = runner.invoke(args=["newsletters", "seed-demo"])
     assert "none added" in second.output
-    assert len(all_rows(app, Newsletter)) == 3
+    assert len(all_rows(app, Newsletter)) == 4
 
 
 def test_console_script_upgrades_a_fresh_database(tmp_path: Path) -> None:

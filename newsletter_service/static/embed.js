@@ -10,7 +10,16 @@
   if (!script) { return; }
   var BASE = script.src.replace(/\/embed\.js(?:[?#].*)?$/, "");
   var READY = "data-nls-ready";
-  var GENERIC_ERROR = "Sorry, that did not work. Please try again in a moment.";
+  /* The two things said with no answer from us to read them from (every other text comes from
+   * form.json or the answer): in the language of the nearest lang, the newsletter's for our forms. */
+  var OWN = {
+    en: ["The newsletter form could not be loaded.", "Sorry, that did not work. Please try again in a moment."],
+    uk: ["Не вдалося завантажити форму розсилки.", "На жаль, не вийшло. Спробуйте ще раз за хвилинку."]
+  };
+  function said(node, which) {
+    var marked = node.closest("[lang]"), lang = marked ? marked.lang.slice(0, 2).toLowerCase() : "";
+    return (OWN[lang] || OWN.en)[which];
+  }
 
   function el(tag, attrs, text) {
     var node = document.createElement(tag);
@@ -142,6 +151,7 @@
     card.appendChild(form);
     host.textContent = "";
     host.classList.add("nls-root");
+    host.setAttribute("lang", description.language || "en");
     host.appendChild(card);
     enhance(form, prefix, description.success);
   }
@@ -157,7 +167,7 @@
       .catch(function () {
         host.classList.add("nls-root");
         host.textContent = "";
-        host.appendChild(el("p", { "class": "nls-problem" }, "The newsletter form could not be loaded."));
+        host.appendChild(el("p", { "class": "nls-problem" }, said(host, 0)));
       });
   }
 
@@ -266,10 +276,10 @@
         } else if (answer.status === 422 && answer.body.errors) {
           showErrors(form, prefix, answer.body.errors);
         } else {
-          showProblem(form, prefix, answer.body.error || GENERIC_ERROR);
+          showProblem(form, prefix, answer.body.error || said(form, 1));
         }
       }).catch(function () {
-        showProblem(form, prefix, GENERIC_ERROR);
+        showProblem(form, prefix, said(form, 1));
       }).then(function () {
         if (button) { button.disabled = false; }
       });

@@ -39,7 +39,8 @@ def authenticate() -> Response | None:
 def list_newsletters() -> Response:
     """List every newsletter."""
     return jsonify([{"slug": n.slug, "name": n.name, "description": n.description,
-                     "active": n.is_active} for n in newsletters.all_newsletters(get_session())])
+                     "language": n.language, "active": n.is_active}
+                    for n in newsletters.all_newsletters(get_session())])
 
 
 @bp.get("/newsletters/<slug>/subscribers")

@@ -6,21 +6,24 @@ import logging
 from typing import Any
 
 from flask import Flask, Response, jsonify, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
 
+# Read in the language of the request: its newsletter's, else the browser's (i18n.py).
 ERROR_MESSAGES = {
-    400: "The request could not be understood.",
-    404: "There is nothing here.",
-    405: "This address does not take that kind of request.",
-    413: "The request is too large.",
-    415: "Send the form as form data or as JSON.",
-    429: "Too many requests. Please wait a moment and try again.",
-    500: "Something went wrong on our side. Please try again later.",
-    503: "The service is busy or being repaired. Please try again in a moment.",
+    400: lazy_gettext("The request could not be understood."),
+    404: lazy_gettext("There is nothing here."),
+    405: lazy_gettext("This address does not take that kind of request."),
+    413: lazy_gettext("The request is too large."),
+    415: lazy_gettext("Send the form as form data or as JSON."),
+    429: lazy_gettext("Too many requests. Please wait a moment and try again."),
+    500: lazy_gettext("Something went wrong on our side. Please try again later."),
+    503: lazy_gettext("The service is busy or being repaired. Please try again in a moment."),
 }
 
 
@@ -35,7 +38,7 @@ def wants_json() -> bool:
 
 def error_response(status: int, message: str | None = None, **extra: Any) -> Response:
     """Answer an error as JSON or as a friendly page, with ``status``."""
-    message = message or ERROR_MESSAGES.get(status, "The request failed.")
+    message = str(message or ERROR_MESSAGES.get(status) or _("The request failed."))
     if wants_json():
         response = jsonify(ok=False, error=message, **extra)
     else:
@@ -48,7 +51,7 @@ def _handle_http_error(error: HTTPException) -> Response:
     status = error.code or 500
     message = None
     if isinstance(error, CSRFError):
-        message = "The form has expired. Reload the page and try again."
+        message = _("The form has expired. Reload the page and try again.")
     elif status not in (429, 500) and error.description and \
             error.description != type(error).description:
         message = error.description

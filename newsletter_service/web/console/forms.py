@@ -17,9 +17,10 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
+from ...i18n import DEFAULT_LANGUAGE, LANGUAGES
 from ...models import FieldMode
 
-NEWSLETTER_FIELDS = ("slug", "name", "description", "name_field", "consent_text",
+NEWSLETTER_FIELDS = ("slug", "name", "description", "language", "name_field", "consent_text",
                      "success_title", "success_message", "confirmation_subject",
                      "confirmation_text", "send_welcome", "one_click_confirm", "challenge",
                      "allowed_origins", "return_url", "reply_to")
@@ -45,6 +46,8 @@ class NewsletterForm(FlaskForm):
                        validators=[DataRequired(), Length(max=64)])
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional()])
+    language = SelectField("Language of its form, pages and emails", default=DEFAULT_LANGUAGE,
+                           choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()])
     name_field = SelectField("Name field", choices=[m.value for m in FieldMode])
     consent_text = TextAreaField("Consent text (a required checkbox; changing it makes a new "
                                  "version)", validators=[Optional()])

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Iterable
 
 from flask import Flask, Response, current_app, g, jsonify, request, url_for
+from flask_babel import lazy_gettext
 from markupsafe import Markup
 from werkzeug.datastructures import MultiDict
 
@@ -25,7 +26,8 @@ from ...challenges import (
 from ...db import get_session
 from ...models import Newsletter
 
-FAILED = "Please complete the check that you are not a robot, then press Subscribe again."
+FAILED = lazy_gettext(
+    "Please complete the check that you are not a robot, then press Subscribe again.")
 
 
 def pow_challenge() -> Response:

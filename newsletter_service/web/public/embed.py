@@ -13,10 +13,11 @@ from flask import (
     send_from_directory,
     url_for,
 )
+from flask_babel import gettext as _
 from markupsafe import escape
 from wtforms import Field
 
-from ... import links
+from ... import i18n, links
 from ...models import FieldMode, Newsletter
 from ..security import cors_json, framable
 from . import bots, challenge
@@ -45,7 +46,9 @@ def stylesheet() -> Response:
 @cors_json
 def form_description(slug: str) -> Response:
     """Describe a newsletter's form for embed.js: texts, fields, where to post."""
-    response = jsonify(describe_form(newsletter_or_404(slug)))
+    newsletter = newsletter_or_404(slug)
+    i18n.use_language(newsletter.language)
+    response = jsonify(describe_form(newsletter))
     # Not cached: it carries a fresh fill-time stamp for the bot trap.
     response.cache_control.no_store = True
     return response
@@ -56,6 +59,7 @@ def form_description(slug: str) -> Response:
 def frame(slug: str) -> str:
     """Show a newsletter's form alone, made to sit in a publisher's iframe."""
     newsletter = newsletter_or_404(slug)
+    i18n.use_language(newsletter.language)
     form = signup_form_class(newsletter)(formdata=None)
     return render_template("newsletter.html", newsletter=newsletter, form=form, embed=True)
 
@@ -64,6 +68,7 @@ def frame(slug: str) -> str:
 def embed_code(slug: str) -> str:
     """Show the three ways to put a newsletter's form on a page, ready to copy."""
     newsletter = newsletter_or_404(slug)
+    i18n.use_language(newsletter.language)
     return render_template("embed_code.html", newsletter=newsletter,
                            snippets=snippets(newsletter, links.base_url()))
 
@@ -74,13 +79,15 @@ def describe_form(newsletter: Newsletter) -> dict[str, Any]:
     return {
         "slug": newsletter.slug,
         "name": newsletter.name,
+        "language": i18n.known_language(newsletter.language),  # embed.js sets the box's lang
         "description": newsletter.description,
         "action": links.base_url() + url_for("public.subscribe", slug=newsletter.slug),
         "fields": [_describe_field(field) for field in form if field.type != "HiddenField"],
         "consent_text": newsletter.consent_text,
-        "required_note": "indicates required",
-        "submit_label": "Subscribe",
-        "success": {"title": newsletter.success_title, "message": newsletter.success_message},
+        "required_note": _("indicates required"),
+        "submit_label": _("Subscribe"),
+        "success": {"title": i18n.success_title(newsletter),
+                    "message": i18n.success_message(newsletter)},
         "traps": {"honeypot": bots.HONEYPOT_FIELD, "stamp_field": bots.STAMP_FIELD,
                   "stamp": bots.fill_stamp()},
         "challenge": challenge.describe(newsletter),
@@ -93,8 +100,9 @@ def snippets(newsletter: Newsletter, base: str) -> dict[str, str]:
                             form=signup_form_class(newsletter)(formdata=None))
     script = (f'<script src="{base}/embed.js" async></script>\n'
               f'<div data-newsletter="{newsletter.slug}"></div>')
-    iframe = (f'<iframe src="{base}/embed/{newsletter.slug}" title="Sign up for '
-              f'{escape(newsletter.name)}" width="100%" height="{_frame_height(newsletter)}" '
+    title = _("Sign up for %(name)s", name=newsletter.name)
+    iframe = (f'<iframe src="{base}/embed/{newsletter.slug}" title="{escape(title)}" '
+              f'width="100%" height="{_frame_height(newsletter)}" '
               'style="border: 0; max-width: 32rem;"></iframe>')
     return {"form": plain.strip(), "script": script, "iframe": iframe}
 

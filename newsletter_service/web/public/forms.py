@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
+from flask_babel import lazy_gettext, ngettext
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, EmailField, Field, HiddenField, StringField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
-from ...addresses import MAX_ADDRESS_LENGTH, InvalidAddress, normalize_address
+from ...addresses import MAX_ADDRESS_LENGTH, InvalidAddress, normalize_address, too_long_message
 from ...models import FieldMode, Newsletter
 
 MAX_NAME_LENGTH = 200
@@ -56,7 +58,7 @@ def combined_form_class(newsletters: list[Newsletter]) -> type[PublicForm]:
     if consent_texts:
         fields["consent"] = BooleanField(
             " ".join(consent_texts),
-            validators=[DataRequired("Tick the box to give your consent.")],
+            validators=[DataRequired(lazy_gettext("Tick the box to give your consent."))],
         )
     name = "_".join(n.slug for n in newsletters).replace("-", "_")
     if any(n.challenge != "none" for n in newsletters):
@@ -66,12 +68,12 @@ def combined_form_class(newsletters: list[Newsletter]) -> type[PublicForm]:
 
 
 def _email_field() -> EmailField:
+    # Lazy texts: a form is built before the page's language may be chosen (the index page
+    # draws each newsletter's form in its own), and is read in the language spoken then.
     return EmailField(
-        "Email address",
-        validators=[InputRequired("Enter your email address."),
-                    Length(max=MAX_ADDRESS_LENGTH,
-                           message=f"An email address has at most {MAX_ADDRESS_LENGTH} "
-                           "characters."),
+        lazy_gettext("Email address"),
+        validators=[InputRequired(lazy_gettext("Enter your email address.")),
+                    Length(max=MAX_ADDRESS_LENGTH, message=LazyString(too_long_message)),
                     NormalizedEmail()],
         render_kw={"autocomplete": "email", "maxlength": MAX_ADDRESS_LENGTH,
                    "inputmode": "email", "spellcheck": "false"},
@@ -80,13 +82,17 @@ def _email_field() -> EmailField:
 
 def _name_field(required: bool) -> StringField:
     return StringField(
-        "Name",
-        validators=[DataRequired("Enter your name.") if required else Optional(),
-                    Length(max=MAX_NAME_LENGTH,
-                           message=f"A name has at most {MAX_NAME_LENGTH} characters.")],
+        lazy_gettext("Name"),
+        validators=[DataRequired(lazy_gettext("Enter your name.")) if required else Optional(),
+                    Length(max=MAX_NAME_LENGTH, message=LazyString(_name_too_long))],
         filters=[_strip_controls],
         render_kw={"autocomplete": "name", "maxlength": MAX_NAME_LENGTH},
     )
+
+
+def _name_too_long() -> str:
+    return ngettext("A name has at most %(num)d character.",
+                    "A name has at most %(num)d characters.", MAX_NAME_LENGTH)
 
 
 def _strip_controls(value: str | None) -> str | None:

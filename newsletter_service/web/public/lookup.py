@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import abort, g
+from flask_babel import gettext as _
 
 from ... import newsletters
 from ...db import get_session, reading
@@ -29,4 +30,4 @@ def newsletter_or_404(slug: str) -> Newsletter:
     try:
         return find_request_newsletter(slug)
     except newsletters.UnknownNewsletter:
-        abort(404, description="There is no newsletter at this address.")
+        abort(404, description=_("There is no newsletter at this address."))

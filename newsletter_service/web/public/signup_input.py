@@ -10,6 +10,7 @@ from __future__ import annotations
 from urllib.parse import unquote_to_bytes
 
 from flask import abort, request
+from flask_babel import gettext as _
 from werkzeug.datastructures import MultiDict
 
 from ...challenges import RESPONSE_FIELDS
@@ -32,7 +33,7 @@ def read_signup_input() -> MultiDict[str, str]:
     elif not request.get_data(cache=True):
         data = MultiDict()  # an empty body: the form reports the missing fields
     else:
-        abort(415, description="Send the form as form data or as JSON.")
+        abort(415, description=_("Send the form as form data or as JSON."))
     for field in SINGLE_VALUED:
         if len(data.getlist(field)) > 1:
             abort(400, description=f"The field '{field}' was sent more than once.")

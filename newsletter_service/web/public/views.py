@@ -6,10 +6,12 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from flask import Blueprint, Response, abort, jsonify, redirect, render_template, request
 from flask.typing import ResponseReturnValue as ResponseValue
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext
 from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 
-from ... import confirmations, subscriptions
+from ... import confirmations, i18n, subscriptions
 from ...consent import ConsentOrigin
 from ...db import get_session
 from ...models import Newsletter
@@ -33,7 +35,7 @@ from .signup_input import read_signup_input
 
 bp = Blueprint("public", __name__)
 MAX_NEWSLETTERS_PER_SIGNUP = 20
-NONE_CHOSEN = "Choose at least one newsletter."
+NONE_CHOSEN = lazy_gettext("Choose at least one newsletter.")
 
 
 @bp.get("/")
@@ -48,6 +50,7 @@ def index() -> str:
 def newsletter_page(slug: str) -> str:
     """Show one newsletter's hosted signup page."""
     newsletter = newsletter_or_404(slug)
+    i18n.use_language(newsletter.language)
     form = signup_form_class(newsletter)(formdata=None)
     return render_template("newsletter.html", newsletter=newsletter, form=form)
 
@@ -75,11 +78,12 @@ def subscribe_many() -> ResponseValue:
     if not slugs:
         return _none_chosen(data)
     if len(slugs) > MAX_NEWSLETTERS_PER_SIGNUP:
-        abort(400, description="Too many newsletters in one signup.")
+        abort(400, description=_("Too many newsletters in one signup."))
     return _signup([newsletter_or_404(slug) for slug in slugs], data)
 
 
 def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> ResponseValue:
+    i18n.use_language_of(newsletters)  # a combined form speaks its first newsletter's
     form = combined_form_class(newsletters)(formdata=data)
     if not form.validate():
         return _invalid(newsletters, form)
@@ -101,7 +105,7 @@ def _subscribed(newsletters: list[Newsletter]) -> ResponseValue:
     first = newsletters[0]
     if wants_json():
         return jsonify(ok=True, status="pending",
-                       message=f"{first.success_title}. {first.success_message}")
+                       message=f"{i18n.success_title(first)}. {i18n.success_message(first)}")
     if is_embedded():
         return render_template("success.html", newsletter=first, embed=True)
     target = _return_url(newsletters)
@@ -170,6 +174,7 @@ def confirm_page(token: str) -> Response | str | tuple[str, int]:
         return render_template("link_expired.html", token=token), 410
     except InvalidToken:
         return _invalid_link()
+    i18n.use_language_of(outcome.newsletters)
     if request.method == "GET" and subscriptions.confirms_on_open(outcome, claims):
         outcome = subscriptions.confirm(session, token, _origin())
         return render_template("confirmed.html", outcome=outcome)
@@ -187,6 +192,7 @@ def confirm(token: str) -> Response | str | tuple[str, int]:
         return render_template("link_expired.html", token=token), 410
     except InvalidToken:
         return _invalid_link()
+    i18n.use_language_of(outcome.newsletters)
     return render_template("confirmed.html", outcome=outcome)
 
 
@@ -203,7 +209,8 @@ def resend_confirmation(token: str) -> Response | str | tuple[str, int]:
         return render_template("link_resent.html")
     except InvalidToken:
         return _invalid_link()
-    outcome, _ = subscriptions.read_confirm_link(session, token)
+    outcome, _claims = subscriptions.read_confirm_link(session, token)
+    i18n.use_language_of(outcome.newsletters)
     return render_template("confirm.html", outcome=outcome, token=token)
 
 
@@ -216,6 +223,7 @@ def unsubscribe_page(token: str) -> Response | str | tuple[str, int]:
         outcome = subscriptions.read_unsubscribe_link(get_session(), token)
     except InvalidToken:
         return _invalid_link()
+    i18n.use_language_of(outcome.newsletters)
     return render_template("unsubscribe.html", outcome=outcome, token=token)
 
 
@@ -230,6 +238,7 @@ def unsubscribe(token: str) -> Response | str | tuple[str, int]:
         return _invalid_link()
     if wants_json():
         return jsonify(ok=True, status="unsubscribed")
+    i18n.use_language_of(outcome.newsletters)
     return render_template("unsubscribed.html", outcome=outcome)
 
 
@@ -241,8 +250,8 @@ def healthz() -> Response:
 
 
 def _invalid_link() -> Response:
-    return error_response(404, "This link is not valid. It may be incomplete or no longer in use: "
-                          "copy the whole link from the email, or sign up again.")
+    return error_response(404, _("This link is not valid. It may be incomplete or no longer in "
+                                 "use: copy the whole link from the email, or sign up again."))
 
 
 def _origin() -> ConsentOrigin:

@@ -1,0 +1,124 @@
+"""A Ukrainian newsletter on a publisher's page: form, errors, success and email in Ukrainian.
+
+The publisher's page is on another origin; mail goes through a real SMTP server and is read
+as it arrived there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from playwright.sync_api import Page, expect
+
+from newsletter_service.mailers import SMTPMailer
+from newsletter_service.models import Subscriber
+from newsletter_service.worker import deliver_once
+
+from ..factories import all_rows, make_newsletter, subscribe, text_body
+from ..smtp_sink import SMTPSink
+from .conftest import Site, serve
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+PAGE = """<!doctype html>
+<html lang="uk">
+<head><meta charset="utf-8"><title>Київський вісник</title>
+<style>body { font-family: Georgia, serif; max-width: 40rem; margin: 1rem auto; }
+iframe { display: block; width: 100%; border: 0; }</style>
+<script src="{base}/embed.js" async></script></head>
+<body><main><h1>Тихий тиждень у місті</h1>
+<div id="script-tyzhden" data-newsletter="tyzhden"></div>
+<iframe id="frame-tyzhden" src="{base}/embed/tyzhden" title="Підписка" height="320"></iframe>
+<div id="script-morning" data-newsletter="morning"></div>
+</main></body></html>
+"""
+
+
+def ukrainian_page(base: str) -> Callable[..., Iterable[bytes]]:
+    """Return a WSGI app serving a Ukrainian publisher's page at any path."""
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        body = PAGE.replace("{base}", base).encode()
+        start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                  ("Content-Length", str(len(body)))])
+        return [body]
+
+    return app
+
+
+@pytest.fixture
+def uk_site(app: Flask, smtp_sink: SMTPSink) -> Iterator[Site]:
+    """The app served live, a Ukrainian and an English newsletter, a page embedding both."""
+    app.extensions["mailer"] = SMTPMailer(smtp_sink.host, smtp_sink.port, timeout=2)
+    with serve(app) as base, serve(ukrainian_page(base)) as publisher_root:
+        app.config["BASE_URL"] = base
+        app.config["MIN_FILL_SECONDS"] = 0  # Playwright types faster than any person
+        make_newsletter(app, "tyzhden", "Тиждень", language="uk",
+                        allowed_origins=publisher_root, description="Головне за тиждень.")
+        make_newsletter(app, "morning", "The Morning Briefing", allowed_origins=publisher_root)
+        yield Site(app=app, base=base, publisher=f"{publisher_root}/stattia")
+
+
+def test_the_script_form_speaks_its_newsletters_language(uk_site: Site, page: Page,
+                                                         smtp_sink: SMTPSink) -> None:
+    page.goto(uk_site.publisher)
+    form = page.locator("#script-tyzhden")
+    expect(form).to_have_attribute("lang", "uk")
+    expect(form.locator(".nls-note")).to_have_text("* — обов’язкове поле")
+    form.get_by_label("Електронна пошта").fill("reader@localhost")
+    form.get_by_role("button", name="Підписатися").click()
+    expect(form.locator(".nls-error")).to_have_text(
+        ["Частина адреси після знака @ неправильна: у ній має бути крапка."])
+    form.get_by_label("Електронна пошта").fill("reader@example.com")
+    form.get_by_role("button", name="Підписатися").click()
+    status = form.get_by_role("status")
+    expect(status).to_contain_text("Ви підписалися")
+    expect(status).to_contain_text("Ми надіслали вам листа")
+    # The English newsletter on the same Ukrainian page stays English.
+    expect(page.locator("#script-morning")).to_have_attribute("lang", "en")
+    expect(page.locator("#script-morning").get_by_role("button")).to_have_text("Subscribe")
+    assert deliver_once(uk_site.app).sent == 1
+    [mail] = smtp_sink.messages
+    assert mail["Subject"] == "Підтвердьте підписку на Тиждень"
+    body = text_body(mail)
+    assert "Підтвердьте, будь ласка, що хочете отримувати Тиждень." in body
+    assert "Please" not in body and "ignore this email" not in body
+
+
+def test_the_iframe_form_speaks_its_newsletters_language(uk_site: Site, page: Page) -> None:
+    page.goto(uk_site.publisher)
+    frame = page.frame_locator("#frame-tyzhden")
+    expect(frame.locator("html")).to_have_attribute("lang", "uk")
+    frame.get_by_label("Електронна пошта").fill("not-an-address")
+    frame.get_by_role("button", name="Підписатися").click()
+    expect(frame.get_by_text("В адресі електронної пошти має бути знак @.")).to_be_visible()
+    frame.get_by_label("Електронна пошта").fill("reader@example.com")
+    frame.get_by_role("button", name="Підписатися").click()
+    expect(frame.get_by_role("heading", name="Ви підписалися")).to_be_visible()
+
+
+@pytest.mark.skipif(os.environ.get("NEWSLETTER_SCREENSHOTS") != "1",
+                    reason="writes docs/*.png only when NEWSLETTER_SCREENSHOTS=1")
+def test_write_language_screenshots(uk_site: Site, page: Page) -> None:
+    """Write docs/ukrainian-form.png and docs/preference-centre.png."""
+    page.set_viewport_size({"width": 800, "height": 700})
+    page.goto(uk_site.publisher)
+    form = page.locator("#script-tyzhden")
+    form.get_by_label("Електронна пошта").fill("reader@localhost")
+    form.get_by_role("button", name="Підписатися").click()
+    expect(form.locator(".nls-error")).to_be_visible()
+    form.screenshot(path=str(DOCS / "ukrainian-form.png"))
+    make_newsletter(uk_site.app, "books", "Books Monthly", description="One book a month.")
+    subscribe(uk_site.app, "reader@example.com", "morning")
+    [reader] = all_rows(uk_site.app, Subscriber)
+    page.goto(f"{uk_site.base}/preferences/{reader.manage_token}")
+    page.get_by_label("The Morning Briefing").check()
+    page.get_by_label("Books Monthly").check()
+    page.get_by_role("button").click()
+    expect(page.get_by_role("status")).to_be_visible()
+    page.screenshot(path=str(DOCS / "preference-centre.png"), full_page=True)
