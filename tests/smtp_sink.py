@@ -121,11 +121,20 @@ class _Handler:
 
 
 def parse_received(raw: bytes) -> EmailMessage:
-    """Parse a received message as a mail client would, UTF-8 headers (RFC 6532) included."""
-    if raw.isascii():
-        return cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    """Parse a received message as a mail client would: UTF-8 headers (RFC 6532) decoded,
+    8bit bodies decoded by their charset."""
+    message = cast(EmailMessage, BytesParser(policy=policy.default).parsebytes(raw))
+    header_block = raw.split(b"\r\n\r\n", 1)[0]
+    if header_block.isascii():
+        return message
     # BytesParser reads header bytes as ASCII; an SMTPUTF8 message's headers are UTF-8.
-    return cast(EmailMessage, Parser(policy=policy.default).parsestr(raw.decode("utf-8")))
+    headers = Parser(policy=policy.default).parsestr(header_block.decode("utf-8") + "\r\n\r\n",
+                                                     headersonly=True)
+    for name in set(headers.keys()):
+        del message[name]
+        for value in headers.get_all(name) or []:
+            message[name] = value
+    return message
 
 
 class _Controller(Controller):

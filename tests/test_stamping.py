@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email
-import email.policy
 import string
 from email.message import EmailMessage
 
@@ -18,6 +16,7 @@ from newsletter_service.models import Newsletter
 from newsletter_service.stamping import StampError, marker, prepare
 
 from .factories import make_newsletter
+from .smtp_sink import parse_received
 
 TOKEN = "W1sxLDFdXQ.awpdjQ.3gPCrRsJLlfw"
 ascii_local = st.text(string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-",
@@ -33,16 +32,7 @@ names = st.text(st.characters(blacklist_categories=["Cs", "Cc"]), min_size=1, ma
 
 
 def _parsed(raw: bytes) -> EmailMessage:
-    """Parse as a mail client would: UTF-8 headers (RFC 6532) decoded, 8bit bodies as bytes."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    header_block = raw.split(b"\r\n\r\n", 1)[0].decode("utf-8") + "\r\n\r\n"
-    headers = email.message_from_string(header_block, policy=email.policy.default)
-    for name in set(headers.keys()):
-        del message[name]
-        for value in headers.get_all(name) or []:
-            message[name] = value
-    assert isinstance(message, EmailMessage)
-    return message
+    return parse_received(raw)  # as a mail client would
 
 
 def _same(stamped: bytes, full: EmailMessage) -> None:
