@@ -33,7 +33,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     from flask_wtf.csrf import CSRFProtect
 
     from .web import bodies, errors, limits, security
-    from .web.public import bots, challenge, embed, preferences, views
+    from .web.public import bots, challenge, codes, embed, preferences, views
 
     csrf = CSRFProtect(app)
     errors.init_app(app)
@@ -41,6 +41,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     security.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(embed.bp)
+    app.register_blueprint(codes.bp)  # confirm with the emailed code; "this wasn't me"
     app.register_blueprint(preferences.bp)  # the reader's preference centre
     app.register_blueprint(ops.bp)  # /readyz, /metrics
     _register_admin(app, csrf)

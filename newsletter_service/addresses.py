@@ -73,3 +73,18 @@ def _our_message(error: EmailNotValidError) -> str:
         return _("The part before the @-sign is not valid.")
     return _("This is not a valid email address.")
 
+
+GMAIL_DOMAINS = frozenset({"gmail.com", "googlemail.com"})
+
+
+def mailbox_key(address: str) -> str:
+    """Return the mailbox an address reaches, for throttles only (readers stay separate).
+
+    Lower-cased, ``+tag`` removed, and for Gmail dots removed and googlemail.com joined to
+    gmail.com: ``V.i.c.t.i.m+2@GoogleMail.com`` and ``victim@gmail.com`` are one mailbox.
+    """
+    local, _, domain = address.strip().lower().rpartition("@")
+    local = local.split("+", 1)[0] or local
+    if domain in GMAIL_DOMAINS:
+        local, domain = local.replace(".", ""), "gmail.com"
+    return f"{local}@{domain}"

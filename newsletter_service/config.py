@@ -22,7 +22,13 @@ DEFAULTS: dict[str, Any] = {
     "CONFIRM_MAX_AGE": 7 * 24 * 3600,  # seconds a confirm link stays valid
     "ONE_CLICK_CONFIRM_DELAY": 300,  # seconds after sending before a GET may confirm
     "CONFIRM_RESEND_COOLDOWN": 300,  # seconds between two confirmation emails to one subscription
-    "CONFIRM_MAX_PER_DAY": 5,  # confirmation emails to one address per 24 hours, all newsletters
+    "CONFIRM_MAX_PER_DAY": 5,  # confirmation emails to one mailbox per 24 hours, all newsletters
+    # Confirmation emails to one recipient domain per hour, the whole service: more wait.
+    "CONFIRM_MAX_PER_DOMAIN_PER_HOUR": 1000,
+    # A link page opened sooner than this after its email was queued (or by a robot) may be
+    # a mail scanner's: it offers no button that confirms or cancels (scanners.py).
+    "CONFIRM_SCANNER_SECONDS": 60,
+    "NOT_ME_DAYS": 90,  # "this wasn't me": no confirmation emails to that mailbox this long
     "PURGE_PENDING_AFTER_DAYS": 30,
     # Outbox worker
     "WORKER_BATCH_SIZE": 100,

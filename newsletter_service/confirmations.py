@@ -2,7 +2,10 @@
 
 A signup, an import and the console all queue confirmations here, under one throttle
 (read from the outbox in the caller's transaction): one email per cooldown for the
-same subscriptions, and at most ``CONFIRM_MAX_PER_DAY`` a day to one reader.
+same subscriptions, and at most ``CONFIRM_MAX_PER_DAY`` a day to one mailbox: the
+``+tag`` and Gmail dot variants of a mail bomb count as one (addresses.mailbox_key), new
+readers included, and none to a mailbox whose owner said "this wasn't me" (not_me.py).
+Each email carries a 6-digit code (confirmation_codes.py) and a not-me link.
 """
 
 from __future__ import annotations
@@ -10,10 +13,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from . import emails, links, outbox
+from . import confirmation_codes, emails, links, not_me, outbox
+from .addresses import mailbox_key
 from .consent import ConsentOrigin, record
 from .models import ConsentEventKind, OutboxMessage, Subscription, SubscriptionStatus, utcnow
 from .tokens import ExpiredToken, InvalidToken, Purpose, TokenClaims, make_token, read_token
@@ -24,16 +28,17 @@ WELCOME_KIND = "welcome"
 
 def may_send_confirmation(session: Session, subscriber_id: int,
                           subscriptions: list[Subscription]) -> bool:
-    """Allow a confirmation email unless one went out lately or too many today."""
+    """Allow a confirmation email unless one went out lately, too many today, or blocked."""
     config = current_app.config
     now = utcnow()
-    sent = select(OutboxMessage).where(OutboxMessage.subscriber_id == subscriber_id,
-                                       OutboxMessage.kind == CONFIRM_KIND)
+    mailbox = mailbox_key(subscriptions[0].subscriber.email)
+    _serialize_mailbox(session, mailbox)
+    if not_me.is_blocked(session, mailbox):
+        return False
     today = session.scalar(
-        select(func.count()).select_from(
-            sent.where(OutboxMessage.created_at > now - timedelta(days=1)).subquery()
-        )
-    )
+        select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.mailbox_key == mailbox, OutboxMessage.kind == CONFIRM_KIND,
+            OutboxMessage.created_at > now - timedelta(days=1)))
     if today is not None and today >= config["CONFIRM_MAX_PER_DAY"]:
         return False
     latest = session.scalar(
@@ -48,15 +53,31 @@ def may_send_confirmation(session: Session, subscriber_id: int,
     return latest is None or latest <= now - cooldown
 
 
+def _serialize_mailbox(session: Session, mailbox: str) -> None:
+    """Make simultaneous signups of one mailbox's variants pass the throttle one at a time.
+
+    They are different readers, so no row lock joins them: PostgreSQL takes a lock on the
+    mailbox itself until the transaction ends. (SQLite serializes every write already.)
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"),
+                        {"key": f"confirm:{mailbox}"})
+
+
 def queue_confirmation(session: Session, subscriptions: list[Subscription], to: str) -> None:
-    """Queue one confirmation email whose link confirms all of ``subscriptions``."""
+    """Queue one confirmation email (link, code, not-me link) for all of ``subscriptions``."""
     token = make_token(links.signing_key(), Purpose.confirm,
                        [(s.id, s.token_version) for s in subscriptions])
-    newsletters = [s.newsletter for s in subscriptions]
-    message = emails.confirmation_email(newsletters[0], to, links.confirm_url(token), newsletters)
     first = subscriptions[0]
-    outbox.enqueue(session, message, kind=CONFIRM_KIND, subscriber_id=first.subscriber_id,
-                   subscription_id=first.id)
+    code = confirmation_codes.issue_code(session, first.subscriber_id, subscriptions)
+    rendered = emails.confirmation_bytes([s.newsletter for s in subscriptions], to,
+                                         links.confirm_url(token), code,
+                                         not_me.not_me_url(subscriptions))
+    row = outbox.enqueue_raw(session, rendered.raw, rendered.recipient,
+                             sender=current_app.config["MAIL_FROM"], kind=CONFIRM_KIND,
+                             subscriber_id=first.subscriber_id, subscription_id=first.id)
+    row.mailbox_key = mailbox_key(to)
+    row.recipient_domain = row.mailbox_key.rpartition("@")[2]
 
 
 def read_confirm_token(session: Session, token: str,

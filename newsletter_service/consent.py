@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from .models import ConsentEvent, ConsentEventKind, Subscription, utcnow
+from .models import ConfirmMethod, ConsentEvent, ConsentEventKind, Subscription, utcnow
 
 MAX_USER_AGENT = 512
 MAX_SOURCE = 2048
@@ -22,10 +22,11 @@ class ConsentOrigin:
 
 
 def record(session: Session, subscription: Subscription, kind: ConsentEventKind,
-           origin: ConsentOrigin) -> None:
+           origin: ConsentOrigin, method: ConfirmMethod | None = None) -> None:
     """Add a consent event to ``subscription`` (committed by the calling use case)."""
     newsletter = subscription.newsletter
     session.add(ConsentEvent(
+        method=method,
         subscription=subscription, kind=kind, at=utcnow(),
         ip=origin.ip, user_agent=(origin.user_agent or "")[:MAX_USER_AGENT] or None,
         source=(origin.source or "")[:MAX_SOURCE] or subscription.source,

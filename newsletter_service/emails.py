@@ -51,12 +51,15 @@ class RenderedEmail:
     recipient: str
 
 
-def confirmation_bytes(newsletters: list[Newsletter], to: str,
-                       confirm_url: str) -> RenderedEmail:
+def confirmation_bytes(newsletters: list[Newsletter], to: str, confirm_url: str,
+                       code: str | None = None, not_me_url: str | None = None) -> RenderedEmail:
     """Return the confirmation email for ``to``, stamped into a once-built message."""
-    return _stamped("confirm", newsletters, to, {"confirm_url": confirm_url},
+    values = {"confirm_url": confirm_url, "code": code, "not_me_url": not_me_url}
+    return _stamped("confirm", newsletters, to, {k: v for k, v in values.items() if v},
                     lambda values: confirmation_email(newsletters[0], values["to"],
                                                       values["confirm_url"], newsletters,
+                                                      code=values.get("code"),
+                                                      not_me_url=values.get("not_me_url"),
                                                       _fixed=values))
 
 
@@ -76,12 +79,13 @@ def as_bytes(message: EmailMessage) -> bytes:
 
 
 def confirmation_email(newsletter: Newsletter, to: str, confirm_url: str,
-                       newsletters: list[Newsletter] | None = None,
+                       newsletters: list[Newsletter] | None = None, code: str | None = None,
+                       not_me_url: str | None = None,
                        _fixed: Mapping[str, str] | None = None) -> EmailMessage:
     """Return the double opt-in email; it repeats nothing the reader typed but the address."""
     return _build(
         "confirm", newsletter, to, _fixed,
-        confirm_url=confirm_url,
+        confirm_url=confirm_url, code=code, not_me_url=not_me_url,
         newsletters=newsletters or [newsletter],
         custom_subject=newsletter.confirmation_subject,
         custom_text=newsletter.confirmation_text,
@@ -119,7 +123,7 @@ def _stamp_template(kind: str, newsletters: list[Newsletter], utf8: bool, links:
     if current_app.jinja_env.auto_reload:
         return None
     config = current_app.config
-    key = (kind, utf8, config["MAIL_FROM"], config.get("MAIL_REPLY_TO"),
+    key = (kind, utf8, tuple(links), config["MAIL_FROM"], config.get("MAIL_REPLY_TO"),
            tuple(_fingerprint(n) for n in newsletters))
     cache: dict[Any, StampedMessage | None] = current_app.extensions.setdefault(
         "email_stamps", {})

@@ -79,6 +79,14 @@ class ConsentEventKind(enum.StrEnum):
     unsubscribed = "unsubscribed"
 
 
+class ConfirmMethod(enum.StrEnum):
+    """How a reader confirmed: the emailed code, the link's button, or opening the link."""
+
+    code = "code"
+    link = "link"
+    one_click = "one_click"
+
+
 class OutboxStatus(enum.StrEnum):
     """Delivery state of a queued email."""
 
@@ -205,6 +213,8 @@ class ConsentEvent(Base):
     source: Mapped[str | None] = mapped_column(String(2048))
     consent_text: Mapped[str | None] = mapped_column(Text)
     consent_version: Mapped[int | None] = mapped_column()
+    # Set on ``confirmed`` events: how the reader confirmed (the dashboard counts them).
+    method: Mapped[ConfirmMethod | None] = mapped_column(_enum(ConfirmMethod, "confirm_method"))
 
     subscription: Mapped[Subscription] = relationship(back_populates="events")
 
@@ -221,6 +231,8 @@ class OutboxMessage(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_subscriber_created", "subscriber_id", "created_at"),
+        Index("ix_outbox_mailbox_created", "mailbox_key", "created_at"),
+        Index("ix_outbox_domain_sent", "recipient_domain", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -245,6 +257,10 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Confirmations: the mailbox reached (addresses.mailbox_key) and its domain, so the
+    # throttle counts one mailbox and the worker caps each domain per hour.
+    mailbox_key: Mapped[str | None] = mapped_column(String(254))
+    recipient_domain: Mapped[str | None] = mapped_column(String(253))
 
 
 class Admin(Base):
@@ -344,3 +360,32 @@ class UsedChallenge(Base):
 
     signature: Mapped[str] = mapped_column(String(128), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class ConfirmationCode(Base):
+    """The 6-digit code of one confirmation email, kept as an HMAC, bound to its subscriptions."""
+
+    __tablename__ = "confirmation_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))
+    # "id:version id:version": the subscriptions the email was for, as its link names them.
+    targets: Mapped[str] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(default=0)  # wrong codes typed for this address
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class NotMeBlock(Base):
+    """A mailbox whose owner said "this wasn't me": no confirmation emails to it until ``until``."""
+
+    __tablename__ = "not_me_blocks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox_key: Mapped[str] = mapped_column(String(254), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)

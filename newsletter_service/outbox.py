@@ -19,6 +19,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from .domain_ceiling import defer_over_ceiling
 from .mailers import Mailer, MailerError
 from .models import OutboxMessage, OutboxStatus, utcnow
 
@@ -40,6 +41,7 @@ class RetryPolicy:
     max_attempts: int = 8
     backoff_seconds: float = 30.0
     lease_seconds: float = 300.0
+    confirmations_per_domain_hour: int | None = None  # more wait (domain_ceiling.py)
 
     def next_attempt(self, attempts: int, now: datetime) -> datetime:
         """Return when to try again after ``attempts`` failures: doubling, with jitter."""
@@ -203,6 +205,7 @@ def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
             .with_for_update(skip_locked=True)
         )
         ids = list(session.scalars(due))
+        ids = defer_over_ceiling(session, ids, policy.confirmations_per_domain_hour, now)
         if not ids:
             session.rollback()
             return []

@@ -5,15 +5,26 @@ Each figure is one GROUP BY query; erased subscriptions count through their tomb
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from statistics import median
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, String, func, literal, select, type_coerce, union_all
 from sqlalchemy.orm import Session, selectinload
 
-from .models import ErasedSubscription, ExportLog, Newsletter, Subscription, utcnow
+from .models import (
+    ConfirmMethod,
+    ConsentEvent,
+    ConsentEventKind,
+    ErasedSubscription,
+    ExportLog,
+    Newsletter,
+    Subscriber,
+    Subscription,
+    utcnow,
+)
 
 CHART_DAYS = 90
 MAX_SOURCES = 200
@@ -117,14 +128,94 @@ def export_log(session: Session, limit: int = 100) -> list[ExportLog]:
     return list(session.scalars(query.order_by(ExportLog.id.desc()).limit(limit)))
 
 
+CONFIRM_DAYS = 30
+TOP_DOMAINS = 10
+
+
+@dataclass(frozen=True)
+class Rate:
+    """Signups and how many of them are confirmed: for a newsletter, or one recipient domain."""
+
+    label: str
+    signups: int
+    confirmations: int
+
+    @property
+    def rate(self) -> float | None:
+        return self.confirmations / self.signups if self.signups else None
+
+
+@dataclass
+class ConfirmationFigures:
+    """A newsletter's confirmation funnel over the last days: what its forms convert."""
+
+    newsletter: Newsletter
+    total: Rate
+    methods: dict[str, int]  # ConfirmMethod value -> confirmations
+    median_seconds: float | None
+    domains: list[Rate]  # the top recipient domains by signups
+
+
+def confirmation_figures(session: Session, days: int = CONFIRM_DAYS) -> list[ConfirmationFigures]:
+    """Return each newsletter's signups of the last ``days`` days and how they were confirmed."""
+    start = utcnow() - timedelta(days=days)
+    method = (select(ConsentEvent.method)
+              .where(ConsentEvent.subscription_id == Subscription.id,
+                     ConsentEvent.kind == ConsentEventKind.confirmed)
+              .order_by(ConsentEvent.id.desc()).limit(1).scalar_subquery())
+    imported = select(ConsentEvent.id).where(  # consent given elsewhere: no funnel of ours
+        ConsentEvent.subscription_id == Subscription.id,
+        ConsentEvent.kind == ConsentEventKind.imported).exists()
+    rows = session.execute(
+        select(Subscription.newsletter_id, Subscriber.email_key, Subscription.created_at,
+               Subscription.confirmed_at, method)
+        .join(Subscription.subscriber).where(Subscription.created_at >= start, ~imported)
+        .execution_options(yield_per=1000))
+    tally: dict[int, _Tally] = defaultdict(_Tally)
+    for newsletter_id, email_key, created_at, confirmed_at, how in rows:
+        tally[newsletter_id].add(email_key.rpartition("@")[2], created_at, confirmed_at, how)
+    newsletters = session.scalars(select(Newsletter).order_by(Newsletter.id))
+    return [tally[n.id].figures(n) for n in newsletters]
+
+
+@dataclass
+class _Tally:
+    signups: int = 0
+    waits: list[float] = field(default_factory=list)
+    methods: Counter[str] = field(default_factory=Counter)
+    domains: dict[str, list[int]] = field(default_factory=lambda: defaultdict(lambda: [0, 0]))
+
+    def add(self, domain: str, created_at: datetime, confirmed_at: datetime | None,
+            method: ConfirmMethod | str | None) -> None:
+        self.signups += 1
+        self.domains[domain][0] += 1
+        if confirmed_at is None:
+            return
+        self.domains[domain][1] += 1
+        self.waits.append(max(0.0, (confirmed_at - created_at).total_seconds()))
+        self.methods[str(method) if method else "unknown"] += 1
+
+    def figures(self, newsletter: Newsletter) -> ConfirmationFigures:
+        top = sorted(self.domains.items(), key=lambda item: (-item[1][0], item[0]))[:TOP_DOMAINS]
+        return ConfirmationFigures(
+            newsletter=newsletter,
+            total=Rate(newsletter.name, self.signups, len(self.waits)),
+            methods={m.value: self.methods.get(m.value, 0) for m in ConfirmMethod},
+            median_seconds=median(self.waits) if self.waits else None,
+            domains=[Rate(domain, s, c) for domain, (s, c) in top],
+        )
+
+
 @dataclass(frozen=True)
 class Dashboard:
     """What the console's first page shows."""
 
     newsletters: list[NewsletterCounts]
     days: list[Day]
+    confirmations: list[ConfirmationFigures]
 
 
 def dashboard(session: Session) -> Dashboard:
     """Return the counts per newsletter and the last 90 days' activity."""
-    return Dashboard(newsletter_counts(session), daily_activity(session))
+    return Dashboard(newsletter_counts(session), daily_activity(session),
+                     confirmation_figures(session))

@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import emails, links, outbox
+from . import confirmation_codes, emails, links, outbox
 from .addresses import Address
 from .confirmations import (
     WELCOME_KIND,
@@ -28,6 +28,7 @@ from .confirmations import (
 from .consent import ConsentOrigin, record
 from .db import insert_for
 from .models import (
+    ConfirmMethod,
     ConsentEventKind,
     Newsletter,
     Subscriber,
@@ -70,7 +71,7 @@ class LinkOutcome:
 def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
               origin: ConsentOrigin) -> None:
     """Sign a reader up; answer the same whatever they were before (nobody learns it)."""
-    subscriber_id, new_reader = _ensure_subscriber(session, signup.address)
+    subscriber_id, _ = _ensure_subscriber(session, signup.address)
     needs_email: list[Subscription] = []
     resending: list[Subscription] = []
     for newsletter in newsletters:
@@ -84,9 +85,8 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
         elif subscription.status is SubscriptionStatus.pending:
             needs_email.append(subscription)
             resending.append(subscription)
-    # A reader created just now has no email in the outbox: nothing to throttle.
-    if needs_email and (new_reader or may_send_confirmation(session, subscriber_id,
-                                                            needs_email)):
+    # New readers too: a mail bomb signs up new variants of one mailbox (victim+1@...).
+    if needs_email and may_send_confirmation(session, subscriber_id, needs_email):
         queue_confirmation(session, needs_email, signup.address.email)
         for subscription in resending:
             record(session, subscription, ConsentEventKind.confirmation_resent, origin)
@@ -151,16 +151,29 @@ def read_confirm_link(session: Session, token: str) -> tuple[LinkOutcome, TokenC
     return LinkOutcome(subscriptions, changed=waiting), claims
 
 
-def confirm(session: Session, token: str, origin: ConsentOrigin) -> LinkOutcome:
+def confirm(session: Session, token: str, origin: ConsentOrigin,
+            method: ConfirmMethod = ConfirmMethod.link) -> LinkOutcome:
     """Confirm every subscription the link names; confirming twice changes nothing."""
     subscriptions, _ = read_confirm_token(session, token, lock=True)
+    return _confirm_all(session, subscriptions, origin, method)
+
+
+def confirm_with_code(session: Session, address: Address, code: str,
+                      origin: ConsentOrigin) -> LinkOutcome:
+    """Confirm what the email with this code was for; raise WrongCode (always the same)."""
+    subscriptions = confirmation_codes.redeem(session, address, code)
+    return _confirm_all(session, subscriptions, origin, ConfirmMethod.code)
+
+
+def _confirm_all(session: Session, subscriptions: list[Subscription], origin: ConsentOrigin,
+                 method: ConfirmMethod) -> LinkOutcome:
     changed = False
     for subscription in subscriptions:
         if not _awaits_confirmation(subscription):
             continue
         subscription.status = SubscriptionStatus.confirmed
         subscription.confirmed_at = utcnow()
-        record(session, subscription, ConsentEventKind.confirmed, origin)
+        record(session, subscription, ConsentEventKind.confirmed, origin, method=method)
         if subscription.newsletter.send_welcome:
             _queue_welcome(session, subscription)
         changed = True

@@ -26,6 +26,7 @@ class Purpose(enum.StrEnum):
 
     confirm = "confirm"
     unsubscribe = "unsubscribe"
+    not_me = "not-me"
 
 
 class InvalidToken(Exception):

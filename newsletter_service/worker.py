@@ -20,7 +20,9 @@ def retry_policy(app: Flask) -> RetryPolicy:
     """Return the retry policy configured for ``app``."""
     return RetryPolicy(max_attempts=app.config["WORKER_MAX_ATTEMPTS"],
                        backoff_seconds=app.config["WORKER_BACKOFF_SECONDS"],
-                       lease_seconds=app.config["WORKER_LEASE_SECONDS"])
+                       lease_seconds=app.config["WORKER_LEASE_SECONDS"],
+                       confirmations_per_domain_hour=app.config[
+                           "CONFIRM_MAX_PER_DOMAIN_PER_HOUR"])
 
 
 def worker_id() -> str:

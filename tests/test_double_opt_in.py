@@ -75,6 +75,9 @@ def test_confirmation_email_repeats_nothing_the_reader_typed(
     assert "spam.example" not in raw and "WIN" not in raw
 
 
+# Opened seconds after sending, the page offers the code instead (scanners.py): this is
+# the page a reader sees later.
+@pytest.mark.app_config(CONFIRM_SCANNER_SECONDS=0)
 def test_open_link_shows_button_and_changes_nothing(app: Flask, client: FlaskClient,
                                                     mailer: MemoryMailer) -> None:
     sign_up(client)
@@ -356,11 +359,25 @@ def test_one_click_confirmation_waits_out_the_link_scanners(app: Flask, client: 
     client.get(link)  # a scanner, seconds after delivery
     assert status_of(app) == [SubscriptionStatus.pending]
     app.config["ONE_CLICK_CONFIRM_DELAY"] = 0  # as if minutes had passed
+    app.config["CONFIRM_SCANNER_SECONDS"] = 0
     assert client.head(link).status_code == 200
     assert status_of(app) == [SubscriptionStatus.pending]  # HEAD never confirms
     response = client.get(link)
     assert "Subscription confirmed" in response.get_data(as_text=True)
     assert status_of(app) == [SubscriptionStatus.confirmed]
+
+
+@pytest.mark.parametrize("agent", ["Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0",
+                                   "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/140.0"])
+def test_a_link_opened_as_a_scanner_would_offers_the_code_not_the_button(
+        app: Flask, client: FlaskClient, mailer: MemoryMailer, agent: str) -> None:
+    sign_up(client)
+    deliver(app)
+    page = client.get(link_in(mailer.outbox[0]), headers={"User-Agent": agent})
+    text = page.get_data(as_text=True)
+    assert "Confirm subscription</button>" not in text
+    assert 'autocomplete="one-time-code"' in text
+    assert status_of(app) == [SubscriptionStatus.pending]
 
 
 @pytest.mark.parametrize("path", ["", "/resend"])

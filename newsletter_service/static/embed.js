@@ -153,7 +153,7 @@
     host.classList.add("nls-root");
     host.setAttribute("lang", description.language || "en");
     host.appendChild(card);
-    enhance(form, prefix, description.success);
+    enhance(form, prefix, description);
   }
 
   function load(host) {
@@ -252,7 +252,41 @@
     status.focus();
   }
 
-  function enhance(form, prefix, success) {
+  /* The emailed 6-digit code, typed into the same box: confirmed without leaving the page. */
+  function codeStep(status, prefix, email, t) {
+    var id = prefix + "-code", box = el("form", { "class": "nls-code", novalidate: true });
+    var input = el("input", { id: id, name: "code", inputmode: "numeric", maxlength: 6,
+      autocomplete: "one-time-code", "aria-describedby": id + "-msg" });
+    var note = el("p", { "class": "nls-error", id: id + "-msg", "aria-live": "assertive" });
+    var field = el("div", { "class": "nls-field" });
+    field.appendChild(el("label", { "for": id }, t.label));
+    field.appendChild(input);
+    field.appendChild(note);
+    box.appendChild(el("p", {}, t.hint));
+    box.appendChild(field);
+    box.appendChild(el("button", { "class": "nls-button", type: "submit" }, t.button));
+    status.insertAdjacentElement("afterend", box);
+    box.addEventListener("submit", function (event) {
+      event.preventDefault();
+      request(BASE + "/confirm/code", { method: "POST",
+        headers: { "Content-Type": "application/json", "Accept": "application/json" },
+        body: JSON.stringify({ email: email, code: input.value })
+      }).then(function (answer) {
+        if (answer.body.ok) {
+          box.remove();
+          status.textContent = "";
+          status.appendChild(el("p", { "class": "nls-success-title" }, answer.body.message));
+          status.focus();
+          return;
+        }
+        input.setAttribute("aria-invalid", "true");
+        note.textContent = (answer.body.errors || {}).code || answer.body.error || said(box, 1);
+        input.focus();
+      }).catch(function () { note.textContent = said(box, 1); });
+    });
+  }
+
+  function enhance(form, prefix, description) {
     form.setAttribute(READY, "");
     form.setAttribute("data-nls-prefix", prefix);
     /* The live region exists before it is filled, so screen readers announce the message. */
@@ -263,16 +297,19 @@
       var button = form.querySelector('[type="submit"]');
       clearErrors(form);
       if (button) { button.disabled = true; }
-      var ready = (solving && solving.get(form)) || Promise.resolve();
+      var ready = (solving && solving.get(form)) || Promise.resolve(), data;
       ready.then(function () {
+        data = payload(form);
         return request(form.action, {
           method: "POST",
           headers: { "Content-Type": "application/json", "Accept": "application/json" },
-          body: JSON.stringify(payload(form))
+          body: JSON.stringify(data)
         });
       }).then(function (answer) {
         if (answer.status === 200 && answer.body.ok) {
-          showSuccess(form, status, success, answer.body.message);
+          showSuccess(form, status, description && description.success, answer.body.message);
+          var texts = (description && description.code) || answer.body.code;
+          if (texts) { codeStep(status, prefix, data.email, texts); }
         } else if (answer.status === 422 && answer.body.errors) {
           showErrors(form, prefix, answer.body.errors);
         } else {

@@ -8,6 +8,7 @@ peer unless ``NEWSLETTER_TRUSTED_PROXIES`` says how many proxies set X-Forwarded
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -18,6 +19,7 @@ from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -26,16 +28,19 @@ class RateLimit:
 
     key: str
     methods: list[str] | None = None
+    shared: str | None = None  # a scope: every view that names it counts in one bucket
 
 
-def rate_limited(key: str, methods: list[str] | None = None) -> Callable[[T], T]:
+def rate_limited(key: str, methods: list[str] | None = None,
+                 shared: str | None = None) -> Callable[[T], T]:
     """Declare the per-IP limit of a view, or of every request to a blueprint.
 
     A blueprint's limit is checked before its ``before_request`` hooks, so requests they
-    refuse (a wrong API token) count too; a view's, when the view is called.
+    refuse (a wrong API token) count too; a view's, when the view is called. Views that
+    name the same ``shared`` scope share one bucket per IP (Flask-Limiter's shared limit).
     """
     def declare(target: T) -> T:
-        setattr(target, "rate_limit", RateLimit(key, methods))  # noqa: B010 - views and blueprints
+        setattr(target, "rate_limit", RateLimit(key, methods, shared))  # noqa: B010 - views and blueprints
         return target
     return declare
 
@@ -55,14 +60,28 @@ def init_app(app: Flask) -> Limiter:
     # Flask-Limiter reads RATELIMIT_ENABLED, _STORAGE_URI and _KEY_PREFIX from app.config.
     limiter = Limiter(get_remote_address, app=app, headers_enabled=True)
     app.extensions["rate_limiter"] = limiter  # Flask-Limiter keeps only a weak reference
+    _warn_of_memory_storage(app)
     for endpoint, view in list(app.view_functions.items()):
         if declared := declared_limit(view):
-            limit = limiter.limit(_configured(declared.key), methods=declared.methods)
+            if declared.shared:
+                limit = limiter.shared_limit(_configured(declared.key), scope=declared.shared,
+                                             methods=declared.methods)
+            else:
+                limit = limiter.limit(_configured(declared.key), methods=declared.methods)
             app.view_functions[endpoint] = limit(view)
     for blueprint in app.blueprints.values():
         if declared := declared_limit(blueprint):
             limiter.limit(_configured(declared.key), methods=declared.methods)(blueprint)
     return limiter
+
+
+def _warn_of_memory_storage(app: Flask) -> None:
+    """Warn that ``memory://`` counts per process: N workers let N times the limits through."""
+    storage = str(app.config.get("RATELIMIT_STORAGE_URI") or "memory://")
+    if storage.startswith("memory://") and app.config.get("RATELIMIT_ENABLED", True) \
+            and not (app.debug or app.testing):
+        log.warning("rate limits are kept in memory (NEWSLETTER_RATELIMIT_STORAGE_URI=%s): "
+                    "each worker process counts on its own; production uses redis://", storage)
 
 
 def _configured(key: str) -> Callable[[], str]:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-from ...reports import Day
+from ...reports import Day, Rate
 
 WIDTH, HEIGHT = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 36, 44
@@ -105,3 +105,54 @@ def _nice_ceiling(value: int) -> int:
         if step * factor >= value:
             return max(2, step * factor)
     return max(2, step * 10)
+
+
+def rate_chart(rates: Sequence[Rate], title: str, chart_id: str) -> Markup:
+    """Return an SVG bar chart of the confirmation rate of each row (a recipient domain)."""
+    row_height, label_width, width = 26, 180, WIDTH
+    height = TOP + row_height * max(len(rates), 1) + 10
+    span = width - label_width - 90
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" class="chart">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(_rates_summary(rates))}</desc>',
+        f'<text x="{label_width}" y="20" font-size="12">Confirmed, of signups (100% at the '
+        'right end)</text>',
+    ]
+    for index, row in enumerate(rates):
+        y = TOP + index * row_height
+        bar = span * (row.rate or 0)
+        parts += [
+            f'<text x="{label_width - 8}" y="{y + 15}" text-anchor="end" font-size="12">'
+            f'{escape(row.label)}</text>',
+            f'<rect x="{label_width}" y="{y + 3}" width="{span}" height="16" fill="#e6e6e6"/>',
+            f'<rect x="{label_width}" y="{y + 3}" width="{bar:.1f}" height="16" '
+            f'fill="{CONFIRM_COLOUR}"/>',
+            f'<text x="{label_width + span + 8}" y="{y + 15}" font-size="12">'
+            f'{percent(row.rate)} of {row.signups}</text>',
+        ]
+    parts.append("</svg>")
+    return Markup("\n".join(parts))  # noqa: S704 - every text inside is escaped
+
+
+def percent(rate: float | None) -> str:
+    """Return a rate as a whole percentage, or a dash when there is nothing to divide."""
+    return "–" if rate is None else f"{rate:.0%}"
+
+
+def _rates_summary(rates: Sequence[Rate]) -> str:
+    if not rates:
+        return "No signups in this period."
+    return "; ".join(f"{r.label}: {percent(r.rate)} of {r.signups} signups confirmed"
+                     for r in rates) + "."
+
+
+def duration(seconds: float | None) -> str:
+    """Return a wait in words a publisher reads at a glance: 40 s, 12 min, 3 h, 2 d."""
+    if seconds is None:
+        return "–"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f} {unit}"
+    return f"{seconds:.0f} s"

@@ -37,8 +37,13 @@ def dashboard() -> str:
     """Show every newsletter's counts and the signups of the last 90 days."""
     board = reports.dashboard(get_session())
     chart = charts.activity_chart(board.days, "Signups and confirmations per day, last 90 days")
+    domain_charts = {f.newsletter.id: charts.rate_chart(
+        f.domains, f"Confirmation rate per recipient domain: {f.newsletter.name}",
+        f"domains-{f.newsletter.id}") for f in board.confirmations if f.domains}
     return render_template("admin/dashboard.html", board=board, chart=chart,
-                           statuses=exports.STATUSES, formats=exports.FORMATS)
+                           domain_charts=domain_charts, duration=charts.duration,
+                           percent=charts.percent, statuses=exports.STATUSES,
+                           formats=exports.FORMATS)
 
 
 @bp.route("/newsletters/new", methods=["GET", "POST"])

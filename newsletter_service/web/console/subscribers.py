@@ -7,7 +7,8 @@ import json
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ... import newsletters, privacy, subscribers
+from ... import newsletters, not_me, privacy, subscribers
+from ...addresses import mailbox_key
 from ...db import get_session
 from ...models import Subscriber, SubscriptionStatus
 from .auth import actor, login_required
@@ -38,9 +39,21 @@ def search() -> str:
 def detail(subscriber_id: int) -> str:
     """Show a reader's subscriptions and the history of their consent."""
     subscriber = _subscriber_or_404(subscriber_id)
-    emails = subscribers.emails_of(get_session(), subscriber)
+    session = get_session()
+    emails = subscribers.emails_of(session, subscriber)
+    block = not_me.current_block(session, mailbox_key(subscriber.email))
     return render_template("admin/subscriber.html", subscriber=subscriber, emails=emails,
-                           action=ActionForm())
+                           action=ActionForm(), not_me_block=block)
+
+
+@bp.post("/<int:subscriber_id>/lift-not-me")
+@login_required
+def lift_not_me(subscriber_id: int) -> ResponseReturnValue:
+    """Lift a "this wasn't me" block: confirmation emails may reach the mailbox again."""
+    subscriber = _subscriber_or_404(subscriber_id)
+    lifted = not_me.lift(get_session(), mailbox_key(subscriber.email))
+    flash("Block lifted." if lifted else "There was no block.")
+    return redirect(url_for(".detail", subscriber_id=subscriber_id), code=303)
 
 
 @bp.post("/<int:subscriber_id>/resend")

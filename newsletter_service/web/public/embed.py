@@ -21,6 +21,7 @@ from ... import i18n, links
 from ...models import FieldMode, Newsletter
 from ..security import cors_json, framable
 from . import bots, challenge
+from .codes import code_texts
 from .forms import signup_form_class
 from .lookup import newsletter_or_404
 
@@ -91,6 +92,7 @@ def describe_form(newsletter: Newsletter) -> dict[str, Any]:
         "traps": {"honeypot": bots.HONEYPOT_FIELD, "stamp_field": bots.STAMP_FIELD,
                   "stamp": bots.fill_stamp()},
         "challenge": challenge.describe(newsletter),
+        "code": code_texts(),  # the code step after a signup (POST /confirm/code)
     }
 
 

@@ -14,8 +14,9 @@ from werkzeug.datastructures import MultiDict
 from ... import confirmations, i18n, subscriptions
 from ...consent import ConsentOrigin
 from ...db import get_session
-from ...models import Newsletter
+from ...models import ConfirmMethod, Newsletter
 from ...newsletters import public_newsletters
+from ...scanners import may_be_scanner
 from ...sources import clean_source
 from ...subscriptions import Signup
 from ...tokens import ExpiredToken, InvalidToken
@@ -29,12 +30,15 @@ from ..security import (
     is_embedded,
 )
 from . import bots, challenge
+from .codes import code_texts
 from .forms import PublicForm, combined_form_class, signup_form_class
 from .lookup import newsletter_or_404
 from .signup_input import read_signup_input
 
 bp = Blueprint("public", __name__)
 MAX_NEWSLETTERS_PER_SIGNUP = 20
+# Every endpoint that can send a confirmation email counts in this one per-IP bucket.
+CONFIRMATION_EMAILS = "confirmation-emails"
 NONE_CHOSEN = lazy_gettext("Choose at least one newsletter.")
 
 
@@ -59,7 +63,7 @@ def newsletter_page(slug: str) -> str:
 @cross_site_form
 @cors_json
 @answers_into_frame
-@rate_limited("RATELIMIT_SIGNUP")
+@rate_limited("RATELIMIT_SIGNUP", shared=CONFIRMATION_EMAILS)
 def subscribe(slug: str) -> ResponseValue:
     """Sign a reader up from a form or a JSON request."""
     newsletter = newsletter_or_404(slug)
@@ -70,7 +74,7 @@ def subscribe(slug: str) -> ResponseValue:
 @cross_site_form
 @cors_json
 @answers_into_frame
-@rate_limited("RATELIMIT_SIGNUP")
+@rate_limited("RATELIMIT_SIGNUP", shared=CONFIRMATION_EMAILS)
 def subscribe_many() -> ResponseValue:
     """Sign a reader up to the newsletters ticked on a combined form: one confirmation email."""
     data = read_signup_input()
@@ -88,7 +92,7 @@ def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> Respons
     if not form.validate():
         return _invalid(newsletters, form)
     if bots.looks_automated(data):
-        return _subscribed(newsletters)  # the normal answer: a bot learns nothing
+        return _subscribed(newsletters, form.address.email)  # the normal answer: bots learn nothing
     if not challenge.passes(newsletters, data):
         form.challenge.errors.append(challenge.FAILED)
         return _invalid(newsletters, form)
@@ -98,20 +102,23 @@ def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> Respons
         consent=bool(form.consent.data) if "consent" in form else False,
     )
     subscriptions.subscribe(get_session(), newsletters, signup, _origin())
-    return _subscribed(newsletters)
+    return _subscribed(newsletters, form.address.email)
 
 
-def _subscribed(newsletters: list[Newsletter]) -> ResponseValue:
+def _subscribed(newsletters: list[Newsletter], email: str) -> ResponseValue:
+    """Answer a signup: the success message, and the code field where the reader is."""
     first = newsletters[0]
     if wants_json():
         return jsonify(ok=True, status="pending",
-                       message=f"{i18n.success_title(first)}. {i18n.success_message(first)}")
+                       message=f"{i18n.success_title(first)}. {i18n.success_message(first)}",
+                       code=code_texts())
     if is_embedded():
-        return render_template("success.html", newsletter=first, embed=True)
+        return render_template("success.html", newsletter=first, embed=True, email=email)
     target = _return_url(newsletters)
     if target:
         return redirect(target, code=303)
-    return render_template("success.html", newsletter=first, newsletters=newsletters)
+    return render_template("success.html", newsletter=first, newsletters=newsletters,
+                           email=email)
 
 
 def _return_url(newsletters: list[Newsletter]) -> str | None:
@@ -175,10 +182,13 @@ def confirm_page(token: str) -> Response | str | tuple[str, int]:
     except InvalidToken:
         return _invalid_link()
     i18n.use_language_of(outcome.newsletters)
-    if request.method == "GET" and subscriptions.confirms_on_open(outcome, claims):
-        outcome = subscriptions.confirm(session, token, _origin())
+    scanner = may_be_scanner(claims.issued_at, request.user_agent.string)
+    if request.method == "GET" and not scanner and subscriptions.confirms_on_open(outcome,
+                                                                                 claims):
+        outcome = subscriptions.confirm(session, token, _origin(), ConfirmMethod.one_click)
         return render_template("confirmed.html", outcome=outcome)
-    return render_template("confirm.html", outcome=outcome, token=token)
+    email = outcome.subscriptions[0].subscriber.email if scanner else None
+    return render_template("confirm.html", outcome=outcome, token=token, scanner_email=email)
 
 
 @bp.post("/confirm/<token>")
@@ -198,7 +208,7 @@ def confirm(token: str) -> Response | str | tuple[str, int]:
 
 @bp.post("/confirm/<token>/resend")
 @capability_link
-@rate_limited("RATELIMIT_SIGNUP")
+@rate_limited("RATELIMIT_SIGNUP", shared=CONFIRMATION_EMAILS)
 def resend_confirmation(token: str) -> Response | str | tuple[str, int]:
     """Send a new confirm link in place of an expired one."""
     session = get_session()
