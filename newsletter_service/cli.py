@@ -13,6 +13,7 @@ from flask.cli import AppGroup, FlaskGroup, ScriptInfo, with_appcontext
 from . import (
     admins,
     api_tokens,
+    cli_sending,
     exports,
     i18n,
     imports,
@@ -102,6 +103,9 @@ def worker_command(once: bool) -> None:
             if report.claimed < app.config["WORKER_BATCH_SIZE"]:
                 break
         click.echo(f"Sent {total} emails.")
+        events = _deliver_events_once(app, stop)
+        if events:
+            click.echo(f"Delivered {events} webhook and sync events.")
         return
     click.echo("Worker started; Ctrl+C or SIGTERM stops it.")
     worker.run_forever(app, stop)
@@ -295,6 +299,19 @@ def subscribers_import(slug: str, file: Path, confirmed: bool) -> None:
                f"queued {report.emails_queued}.")
 
 
+def _deliver_events_once(app: Flask, stop: threading.Event) -> int:
+    """Deliver the due webhook and sync events; return how many were delivered."""
+    total = 0
+    while not stop.is_set():
+        report = worker.deliver_events_once(app, stop)
+        total += report.sent
+        for error in report.errors:
+            click.echo(error, err=True)
+        if report.claimed < app.config["WEBHOOK_BATCH_SIZE"]:
+            break
+    return total
+
+
 def _newsletter(slug: str) -> Newsletter:
     newsletter = newsletters.get_newsletter(get_session(), slug)
     if newsletter is None:
@@ -305,7 +322,7 @@ def _newsletter(slug: str) -> Newsletter:
 def init_app(app: Flask) -> None:
     """Register the command groups on ``app.cli``."""
     for command in (db_group, newsletters_group, worker_command, check_command, purge_unconfirmed,
-                    admins_group, tokens_group, subscribers_group):
+                    admins_group, tokens_group, subscribers_group, *cli_sending.COMMANDS):
         app.cli.add_command(command)
 
 

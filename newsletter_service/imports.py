@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from . import confirmations
+from . import confirmations, webhooks
 from .addresses import Address, InvalidAddress, normalize_address
 from .db import insert_for
 from .models import (
@@ -188,6 +188,8 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[ImportRow]
     report.unsubscribed += opted_out
     report.existing += len(rows) - len(created) - opted_out
     _record_imported(session, created, actor, now)
+    webhooks.emit_for_ids(session, webhooks.CONFIRMED if confirmed else webhooks.CREATED,
+                          created)
     if not confirmed and created:
         report.emails_queued += _queue_confirmations(session, created)
     session.commit()

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, selectinload
 
+from . import webhooks
 from .db import insert_for
 from .models import (
     ErasedSubscription,
@@ -24,6 +25,7 @@ from .models import (
     Subscriber,
     Subscription,
     SuppressedAddress,
+    Suppression,
     utcnow,
 )
 
@@ -39,7 +41,9 @@ def erase(session: Session, subscriber: Subscriber) -> None:
     """Delete everything personal about ``subscriber``, keeping anonymous counts."""
     subscriptions = list(session.scalars(
         select(Subscription).where(Subscription.subscriber_id == subscriber.id)
+        .options(selectinload(Subscription.newsletter))
     ))
+    email, key = subscriber.email, subscriber.email_key
     session.add_all([_tombstone(subscription) for subscription in subscriptions])
     session.flush()
     session.execute(
@@ -53,6 +57,10 @@ def erase(session: Session, subscriber: Subscriber) -> None:
         .values(key_hash=suppression_key(subscriber.email_key), created_at=utcnow())
         .on_conflict_do_nothing(index_elements=["key_hash"])
     )
+    # A suppression stays (by hash), without the address; the event carries it out once.
+    session.execute(update(Suppression).where(Suppression.key_hash == suppression_key(key))
+                    .values(email=None))
+    webhooks.emit_erased(session, email, subscriptions)
     # consent_events and subscriptions go with it: ON DELETE CASCADE.
     session.execute(delete(Subscriber).where(Subscriber.id == subscriber.id)
                     .execution_options(synchronize_session=False))

@@ -149,7 +149,9 @@ class SMTPMailer(BaseMailer):
         except smtplib.SMTPRecipientsRefused as error:
             # All recipients refused: permanent only if none was a "try again later".
             codes = [code for code, _ in error.recipients.values()]
-            raise self._error("send", error, permanent=all(c >= 500 for c in codes)) from error
+            failure = self._error("send", error, permanent=all(c >= 500 for c in codes))
+            failure.recipient_refused = True
+            raise failure from error
         except smtplib.SMTPResponseException as error:
             # After a 421 smtplib has closed the socket: the next send reconnects.
             raise self._error("send", error, permanent=_is_permanent(error.smtp_code)) from error

@@ -11,9 +11,10 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import api_tokens, imports, newsletters, privacy, subscribers
+from .. import api_tokens, imports, newsletters, privacy, subscribers, suppressions
+from ..addresses import InvalidAddress, normalize_address
 from ..db import get_session
-from ..models import Newsletter
+from ..models import Newsletter, SuppressionReason
 from .console.downloads import export_download
 from .errors import ERROR_MESSAGES
 from .limits import rate_limited
@@ -94,6 +95,24 @@ def erase(email: str) -> Response:
         abort(404, description="There is no reader with that address.")
     privacy.erase(session, subscriber)
     return jsonify(ok=True, erased=True)
+
+
+@bp.post("/suppressions")
+def suppress() -> tuple[Response, int]:
+    """Suppress an address (bounce, complaint or manual): no more email from us."""
+    body = _json_object()
+    email, reason = body.get("email"), body.get("reason")
+    errors: dict[str, list[str]] = {}
+    if reason not in [r.value for r in SuppressionReason]:
+        errors["reason"] = ["'reason' is bounce, complaint or manual."]
+    try:
+        address = normalize_address(email if isinstance(email, str) else "")
+    except InvalidAddress as error:
+        errors["email"] = [str(error)]
+    if errors:
+        return jsonify(ok=False, errors=errors), 422
+    created = suppressions.add(get_session(), address.email, str(reason))
+    return jsonify(ok=True, created=created), 201 if created else 200
 
 
 @bp.errorhandler(HTTPException)
