@@ -19,7 +19,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from .db import read_only
-from .links import unsubscribe_url
+from .links import manage_url, unsubscribe_url
 from .models import (
     ConsentEvent,
     ConsentEventKind,
@@ -30,7 +30,6 @@ from .models import (
     SubscriptionStatus,
     utcnow,
 )
-from .preferences import manage_url
 from .subscriptions import unsubscribe_token_maker
 
 COLUMNS = ("email", "name", "newsletter", "status", "created_at", "confirmed_at",

@@ -24,6 +24,11 @@ def confirm_url(token: str) -> str:
     return f"{base_url()}/confirm/{token}"
 
 
+def manage_url(token: str) -> str:
+    """Return a reader's preference-centre link from their ``manage_token``."""
+    return f"{base_url()}/preferences/{token}"
+
+
 def unsubscribe_url(token: str) -> str:
     """Return the link that unsubscribes (also the RFC 8058 one-click target)."""
     return f"{base_url()}/unsubscribe/{token}"

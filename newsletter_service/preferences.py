@@ -15,10 +15,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import links
+from . import webhooks
+from .consent import ConsentOrigin, record
 from .db import insert_for
 from .models import (
-    ConsentEvent,
     ConsentEventKind,
     Newsletter,
     Subscriber,
@@ -27,6 +27,7 @@ from .models import (
     utcnow,
 )
 from .newsletters import public_newsletters
+from .subscriptions import mark_unsubscribed
 from .tokens import InvalidToken
 
 # Recorded as the consent events' source: the reader chose in the preference centre.
@@ -40,14 +41,6 @@ class UnknownChoice(ValueError):
     def __init__(self, slug: str) -> None:
         super().__init__(slug)
         self.slug = slug
-
-
-@dataclass(frozen=True)
-class Seen:
-    """Where the reader saved from: kept with the consent events as proof."""
-
-    ip: str | None
-    user_agent: str | None
 
 
 @dataclass(frozen=True)
@@ -74,11 +67,6 @@ class Preferences:
             for c in self.choices]}
 
 
-def manage_url(token: str) -> str:
-    """Return a reader's preference-centre link from their ``manage_token``."""
-    return f"{links.base_url()}/preferences/{token}"
-
-
 def read_preferences(session: Session, token: str) -> Preferences:
     """Return the reader's current choices; change nothing (GET and HEAD land here)."""
     subscriber = _reader(session, token)
@@ -98,16 +86,16 @@ def save_preferences(session: Session, token: str, wanted: Iterable[str], *,
     unknown = sorted(chosen - offered.keys())
     if unknown:
         raise UnknownChoice(unknown[0])
-    seen = Seen(ip, (user_agent or "")[:512] or None)
+    origin = ConsentOrigin(ip=ip, user_agent=user_agent, source=SOURCE)
     current = _subscriptions(session, subscriber.id)
     for slug, newsletter in offered.items():
         subscription = current.get(newsletter.id)
         if slug in chosen and _status(subscription) is not SubscriptionStatus.confirmed:
-            _confirm(session, subscriber, newsletter, subscription, seen)
+            _confirm(session, subscriber, newsletter, subscription, origin)
         elif slug not in chosen and _status(subscription) not in (
                 None, SubscriptionStatus.unsubscribed):
             assert subscription is not None
-            _unsubscribe(session, subscription, seen)
+            mark_unsubscribed(session, [subscription], origin)  # events and webhooks too
     session.commit()
     return _preferences(session, subscriber)
 
@@ -150,7 +138,7 @@ def _status(subscription: Subscription | None) -> SubscriptionStatus | None:
 
 
 def _confirm(session: Session, subscriber: Subscriber, newsletter: Newsletter,
-             subscription: Subscription | None, seen: Seen) -> None:
+             subscription: Subscription | None, origin: ConsentOrigin) -> None:
     if subscription is None:
         subscription = _create(session, subscriber, newsletter)
     if subscription.status is SubscriptionStatus.unsubscribed:
@@ -160,7 +148,8 @@ def _confirm(session: Session, subscriber: Subscriber, newsletter: Newsletter,
     subscription.unsubscribed_at = None
     subscription.consent_given = True
     subscription.consent_version = newsletter.consent_version if newsletter.consent_text else None
-    _record(session, subscription, newsletter, ConsentEventKind.confirmed, seen)
+    record(session, subscription, ConsentEventKind.confirmed, origin)
+    webhooks.emit(session, webhooks.CONFIRMED, subscription)
 
 
 def _create(session: Session, subscriber: Subscriber, newsletter: Newsletter) -> Subscription:
@@ -176,19 +165,3 @@ def _create(session: Session, subscriber: Subscriber, newsletter: Newsletter) ->
         Subscription.subscriber_id == subscriber.id,
         Subscription.newsletter_id == newsletter.id,
     ).execution_options(populate_existing=True)).one()
-
-
-def _unsubscribe(session: Session, subscription: Subscription, seen: Seen) -> None:
-    subscription.status = SubscriptionStatus.unsubscribed
-    subscription.unsubscribed_at = utcnow()
-    subscription.token_version += 1  # confirm links mailed before stop working
-    _record(session, subscription, subscription.newsletter, ConsentEventKind.unsubscribed, seen)
-
-
-def _record(session: Session, subscription: Subscription, newsletter: Newsletter,
-            kind: ConsentEventKind, seen: Seen) -> None:
-    session.add(ConsentEvent(
-        subscription=subscription, kind=kind, at=utcnow(), source=SOURCE,
-        ip=seen.ip, user_agent=seen.user_agent,
-        consent_text=newsletter.consent_text, consent_version=subscription.consent_version,
-    ))

@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from . import confirmation_codes, emails, links, outbox
+from . import confirmation_codes, emails, links, outbox, webhooks
 from .addresses import Address
 from .confirmations import (
     WELCOME_KIND,
@@ -36,7 +36,6 @@ from .models import (
     SubscriptionStatus,
     utcnow,
 )
-from .preferences import manage_url
 from .tokens import (
     InvalidToken,
     Purpose,
@@ -81,6 +80,7 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
             # unsubscribed, and only the link this signup sends can turn it confirmed.
             _ask_consent(subscription, newsletter, signup)
             record(session, subscription, ConsentEventKind.subscribed, origin)
+            webhooks.emit(session, webhooks.CREATED, subscription)
             needs_email.append(subscription)
         elif subscription.status is SubscriptionStatus.pending:
             needs_email.append(subscription)
@@ -174,6 +174,7 @@ def _confirm_all(session: Session, subscriptions: list[Subscription], origin: Co
         subscription.status = SubscriptionStatus.confirmed
         subscription.confirmed_at = utcnow()
         record(session, subscription, ConsentEventKind.confirmed, origin, method=method)
+        webhooks.emit(session, webhooks.CONFIRMED, subscription)
         if subscription.newsletter.send_welcome:
             _queue_welcome(session, subscription)
         changed = True
@@ -221,6 +222,14 @@ def unsubscribe_subscriptions(session: Session, subscriptions: list[Subscription
     Confirm links mailed before stop working (``token_version`` moves on); unsubscribe
     links keep working, so a second use changes nothing.
     """
+    changed = mark_unsubscribed(session, subscriptions, origin)
+    session.commit()
+    return LinkOutcome(subscriptions, changed)
+
+
+def mark_unsubscribed(session: Session, subscriptions: list[Subscription],
+                      origin: ConsentOrigin) -> bool:
+    """Unsubscribe these in the caller's transaction (no commit); True if any changed."""
     changed = False
     for subscription in subscriptions:
         if subscription.status is SubscriptionStatus.unsubscribed:
@@ -229,9 +238,9 @@ def unsubscribe_subscriptions(session: Session, subscriptions: list[Subscription
         subscription.unsubscribed_at = utcnow()
         subscription.token_version += 1  # earlier confirm links stop working
         record(session, subscription, ConsentEventKind.unsubscribed, origin)
+        webhooks.emit(session, webhooks.UNSUBSCRIBED, subscription)
         changed = True
-    session.commit()
-    return LinkOutcome(subscriptions, changed)
+    return changed
 
 
 def unsubscribe_token(subscription: Subscription) -> str:
@@ -271,7 +280,7 @@ def _queue_welcome(session: Session, subscription: Subscription) -> None:
     url = links.unsubscribe_url(unsubscribe_token(subscription))
     reader = subscription.subscriber
     message = emails.welcome_email(subscription.newsletter, reader.email, url,
-                                   manage_url(reader.manage_token))
+                                   links.manage_url(reader.manage_token))
     outbox.enqueue(session, message, kind=WELCOME_KIND,
                    subscriber_id=subscription.subscriber_id, subscription_id=subscription.id)
 

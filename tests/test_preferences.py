@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 
 import pytest
@@ -11,7 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from newsletter_service import privacy
+from newsletter_service import privacy, webhooks
 from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import (
     ConsentEvent,
@@ -242,3 +243,14 @@ def test_no_email_is_queued_by_the_centre(newsletters: Flask, mail: MemoryMailer
     queued = len(all_rows(newsletters, OutboxMessage))
     client.post(link, data={"newsletters": ["daily", "weekly", "weekend"]})
     assert len(all_rows(newsletters, OutboxMessage)) == queued
+
+
+def test_choices_saved_in_the_centre_reach_the_sending_system_as_webhook_events(
+        newsletters: Flask, mail: MemoryMailer) -> None:
+    link = confirmed_reader(newsletters, newsletters.test_client(), mail)
+    with newsletters.app_context(), newsletters.extensions["db_sessionmaker"]() as session:
+        webhooks.add_webhook(session, "http://127.0.0.1:9/hook")
+    newsletters.test_client().post(link, data={"newsletters": ["weekly"]})
+    queued = [(webhooks.event_type(row.message), json.loads(row.message)["data"]["newsletter"])
+              for row in all_rows(newsletters, OutboxMessage) if row.kind == "webhook"]
+    assert sorted(queued) == [(webhooks.CONFIRMED, "weekly"), (webhooks.UNSUBSCRIBED, "daily")]
