@@ -156,7 +156,8 @@ class ConfirmationFigures:
     domains: list[Rate]  # the top recipient domains by signups
 
 
-def confirmation_figures(session: Session, days: int = CONFIRM_DAYS) -> list[ConfirmationFigures]:
+def confirmation_figures(session: Session, days: int = CONFIRM_DAYS,
+                         newsletters: list[Newsletter] | None = None) -> list[ConfirmationFigures]:
     """Return each newsletter's signups of the last ``days`` days and how they were confirmed."""
     start = utcnow() - timedelta(days=days)
     method = (select(ConsentEvent.method)
@@ -174,7 +175,8 @@ def confirmation_figures(session: Session, days: int = CONFIRM_DAYS) -> list[Con
     tally: dict[int, _Tally] = defaultdict(_Tally)
     for newsletter_id, email_key, created_at, confirmed_at, how in rows:
         tally[newsletter_id].add(email_key.rpartition("@")[2], created_at, confirmed_at, how)
-    newsletters = session.scalars(select(Newsletter).order_by(Newsletter.id))
+    if newsletters is None:
+        newsletters = list(session.scalars(select(Newsletter).order_by(Newsletter.id)))
     return [tally[n.id].figures(n) for n in newsletters]
 
 
@@ -217,5 +219,6 @@ class Dashboard:
 
 def dashboard(session: Session) -> Dashboard:
     """Return the counts per newsletter and the last 90 days' activity."""
-    return Dashboard(newsletter_counts(session), daily_activity(session),
-                     confirmation_figures(session))
+    counts = newsletter_counts(session)
+    return Dashboard(counts, daily_activity(session),
+                     confirmation_figures(session, newsletters=[c.newsletter for c in counts]))
