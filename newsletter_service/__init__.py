@@ -64,9 +64,9 @@ def _register_admin(app: Flask, csrf: Any) -> None:
     """Register the console and the token API."""
     from . import i18n
     from .web import api
-    from .web.console import auth, newsletters, subscribers
+    from .web.console import auth, newsletters, sending, subscribers
 
-    for blueprint in (auth.bp, newsletters.bp, subscribers.bp, api.bp):
+    for blueprint in (auth.bp, newsletters.bp, subscribers.bp, sending.bp, api.bp):
         app.register_blueprint(blueprint)
         i18n.speak_english(app, blueprint)  # the publisher's tools are English only
     auth.init_app(app)  # sessions signed with their own key, not the emailed links'

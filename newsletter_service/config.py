@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_BACKOFF_SECONDS": 30,  # first retry; doubles each attempt
     "WORKER_LEASE_SECONDS": 300,  # a claimed message returns to the queue after this
     "WORKER_POLL_SECONDS": 2.0,
+    # Webhooks and sync targets (their own batch in the worker, the worker's backoff)
+    "WEBHOOK_TIMEOUT_SECONDS": 10,  # per request: a slow receiver costs at most this a batch
+    "WEBHOOK_BATCH_SIZE": 50,
+    "WEBHOOK_MAX_ATTEMPTS": 15,  # with the doubling backoff from 30 s: about eleven days
+    "WEBHOOK_PAUSE_AFTER_SECONDS": 3 * 24 * 3600,  # an endpoint failing this long is paused
     # Web
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "MAX_FORM_MEMORY_SIZE": 64 * 1024,

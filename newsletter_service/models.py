@@ -233,6 +233,7 @@ class OutboxMessage(Base):
         Index("ix_outbox_subscriber_created", "subscriber_id", "created_at"),
         Index("ix_outbox_mailbox_created", "mailbox_key", "created_at"),
         Index("ix_outbox_domain_sent", "recipient_domain", "sent_at"),
+        Index("ix_outbox_endpoint_subscriber", "endpoint_id", "subscriber_id", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -261,6 +262,12 @@ class OutboxMessage(Base):
     # throttle counts one mailbox and the worker caps each domain per hour.
     mailbox_key: Mapped[str | None] = mapped_column(String(254))
     recipient_domain: Mapped[str | None] = mapped_column(String(253))
+    # A webhook or sync delivery (kind "webhook" or "sync"): its endpoint, and the
+    # webhook-id it keeps on every retry. ``message`` is then the JSON body.
+    endpoint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
+    )
+    webhook_id: Mapped[str | None] = mapped_column(String(64))
 
 
 class Admin(Base):
@@ -360,6 +367,53 @@ class UsedChallenge(Base):
 
     signature: Mapped[str] = mapped_column(String(128), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class SuppressionReason(enum.StrEnum):
+    """Why an address gets no more email from us."""
+
+    bounce = "bounce"
+    complaint = "complaint"
+    manual = "manual"
+
+
+class Suppression(Base):
+    """An address that gets no email from us: it bounced, complained, or an admin said so."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of the lower-cased normalized address (privacy.suppression_key): what is checked.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254))  # blanked when the reader is erased
+    reason: Mapped[SuppressionReason] = mapped_column(
+        _enum(SuppressionReason, "suppression_reason")
+    )
+    detail: Mapped[str | None] = mapped_column(Text)  # e.g. the DSN's status and diagnostic
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WebhookEndpoint(Base):
+    """Where subscription events go: a signed webhook, or a sync target such as listmonk."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), default="webhook")  # webhook | listmonk
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str | None] = mapped_column(String(100))  # whsec_..., webhooks only
+    events: Mapped[str] = mapped_column(Text)  # comma-separated event types
+    list_id: Mapped[int | None] = mapped_column()  # listmonk: the list to keep in step
+    api_user: Mapped[str | None] = mapped_column(String(200))
+    api_token: Mapped[str | None] = mapped_column(String(500))  # a secret: never logged
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_success_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    @property
+    def event_types(self) -> list[str]:
+        return [e for e in self.events.split(",") if e]
 
 
 class ConfirmationCode(Base):

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import suppression_list
 from .domain_ceiling import defer_over_ceiling
 from .mailers import Mailer, MailerError
-from .models import OutboxMessage, OutboxStatus, utcnow
+from .models import OutboxMessage, OutboxStatus, Subscriber, SuppressionReason, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
         due = (
             select(OutboxMessage.id)
             .where(OutboxMessage.status == OutboxStatus.pending,
+                   OutboxMessage.endpoint_id.is_(None),  # emails: webhooks have their batch
                    OutboxMessage.next_attempt_at <= now,
                    or_(OutboxMessage.claimed_until.is_(None),
                        OutboxMessage.claimed_until < now))
@@ -204,10 +206,10 @@ def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
             .limit(batch_size)
             .with_for_update(skip_locked=True)
         )
-        ids = list(session.scalars(due))
+        ids = _drop_suppressed(session, list(session.scalars(due)))
         ids = defer_over_ceiling(session, ids, policy.confirmations_per_domain_hour, now)
         if not ids:
-            session.rollback()
+            session.commit()
             return []
         session.execute(
             update(OutboxMessage)
@@ -222,6 +224,24 @@ def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
         ).all()
         session.commit()
     return [(row_id, recipient, sender, raw) for row_id, recipient, sender, raw in rows]
+
+
+def _drop_suppressed(session: Session, ids: list[int]) -> list[int]:
+    """Fail the claimed emails to suppressed addresses; return the ids still to send."""
+    if not ids:
+        return ids
+    keys = dict(session.execute(
+        select(OutboxMessage.id, func.coalesce(Subscriber.email_key,
+                                               func.lower(OutboxMessage.recipient)))
+        .outerjoin(Subscriber, Subscriber.id == OutboxMessage.subscriber_id)
+        .where(OutboxMessage.id.in_(ids))).all())
+    reasons = suppression_list.reasons_for(session, list(keys.values()))
+    for row_id, key in keys.items():
+        if key in reasons:
+            session.execute(update(OutboxMessage).where(OutboxMessage.id == row_id)
+                            .values(status=OutboxStatus.failed,
+                                    last_error=f"suppressed: {reasons[key].value}"))
+    return [row_id for row_id in ids if keys.get(row_id) not in reasons]
 
 
 def _release(session: Session, ids: list[int], worker_id: str) -> None:
@@ -254,6 +274,12 @@ def _record_failure(session: Session, row_id: int, error: MailerError,
     row.last_error = str(error)[:MAX_ERROR_LENGTH]
     row.claimed_until = None
     gave_up = error.permanent or row.attempts >= policy.max_attempts
+    if error.permanent and error.recipient_refused:
+        # Our own relay refused the address for good (5xx to RCPT TO): a bounce.
+        subscriber = session.get(Subscriber, row.subscriber_id) if row.subscriber_id else None
+        suppression_list.record(session, row.recipient,
+                                subscriber.email_key if subscriber else row.recipient.lower(),
+                                SuppressionReason.bounce, row.last_error)
     if gave_up:
         row.status = OutboxStatus.failed
     else:

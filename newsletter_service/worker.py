@@ -1,4 +1,4 @@
-"""The outbox worker loop: deliver due emails until stopped."""
+"""The outbox worker loop: deliver due emails, and in a thread of their own webhook events."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import os
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from types import FrameType
 
 from flask import Flask
 
 from .outbox import DATABASE_DOWN, DeliveryReport, RetryPolicy, deliver_pending, retry_delays
+from .webhook_delivery import WebhookSettings, deliver_webhooks
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,37 @@ def deliver_once(app: Flask, stop: threading.Event | None = None) -> DeliveryRep
     )
 
 
+def webhook_settings(app: Flask) -> WebhookSettings:
+    """Return how ``app`` delivers webhook and sync events."""
+    policy = RetryPolicy(max_attempts=app.config["WEBHOOK_MAX_ATTEMPTS"],
+                         backoff_seconds=app.config["WORKER_BACKOFF_SECONDS"],
+                         lease_seconds=app.config["WORKER_LEASE_SECONDS"])
+    return WebhookSettings(timeout=app.config["WEBHOOK_TIMEOUT_SECONDS"],
+                           pause_after=app.config["WEBHOOK_PAUSE_AFTER_SECONDS"],
+                           batch_size=app.config["WEBHOOK_BATCH_SIZE"], policy=policy)
+
+
+def deliver_events_once(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
+    """Deliver one batch of due webhook and sync events."""
+    return deliver_webhooks(app.extensions["db_sessionmaker"], worker_id=worker_id(),
+                            settings=webhook_settings(app),
+                            should_stop=stop.is_set if stop else lambda: False)
+
+
 def run_forever(app: Flask, stop: threading.Event) -> None:
+    """Deliver emails here and webhook events in a second thread, until ``stop`` is set."""
+    events = threading.Thread(target=_loop, args=(app, stop, deliver_events_once,
+                                                  app.config["WEBHOOK_BATCH_SIZE"]),
+                              name="webhooks", daemon=True)
+    events.start()
+    try:
+        _loop(app, stop, deliver_once, app.config["WORKER_BATCH_SIZE"])
+    finally:
+        events.join()
+
+
+def _loop(app: Flask, stop: threading.Event,
+          deliver: Callable[[Flask, threading.Event], DeliveryReport], batch_size: int) -> None:
     """Deliver until ``stop`` is set; sleep between empty polls, back off while failing.
 
     Nothing but ``stop`` ends the loop: a database that goes away (or stays locked) is
@@ -49,7 +81,7 @@ def run_forever(app: Flask, stop: threading.Event) -> None:
     delays = retry_delays()
     while not stop.is_set():
         try:
-            report = deliver_once(app, stop)
+            report = deliver(app, stop)
         except DATABASE_DOWN as error:
             delay = next(delays)
             log.error("database unavailable (%s); trying again in %s s", error.orig or error,
@@ -65,7 +97,7 @@ def run_forever(app: Flask, stop: threading.Event) -> None:
         if report.claimed:
             log.info("sent %s, retrying %s, failed %s", report.sent, report.retrying,
                      report.failed)
-        if report.claimed < app.config["WORKER_BATCH_SIZE"]:
+        if report.claimed < batch_size:
             stop.wait(app.config["WORKER_POLL_SECONDS"])
 
 

@@ -24,7 +24,8 @@ pytest_plugins = ["tests.smtp_sink"]
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 TABLES = ("outbox", "consent_events", "subscriptions", "subscribers", "export_logs",
           "erased_subscriptions", "suppressed_addresses", "login_failures", "api_tokens",
-          "admins", "newsletters", "used_challenges", "confirmation_codes", "not_me_blocks")
+          "admins", "newsletters", "used_challenges", "webhook_endpoints",
+          "suppressions", "confirmation_codes", "not_me_blocks")
 
 
 def required_services() -> set[str]:
