@@ -1,4 +1,8 @@
-"""Proof of consent: where a request came from, and the event that records it."""
+"""Proof of consent: where a request came from, the event that records it, and the opt-out.
+
+Every way a reader leaves (link, console, API, preference centre, not-me, a complaint)
+ends in ``mark_unsubscribed``, so each records its event and tells the sending system.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,15 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session
 
-from .models import ConfirmMethod, ConsentEvent, ConsentEventKind, Subscription, utcnow
+from . import webhooks
+from .models import (
+    ConfirmMethod,
+    ConsentEvent,
+    ConsentEventKind,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
 
 MAX_USER_AGENT = 512
 MAX_SOURCE = 2048
@@ -34,3 +46,19 @@ def record(session: Session, subscription: Subscription, kind: ConsentEventKind,
     ))
     if kind is ConsentEventKind.subscribed and origin.source:
         subscription.source = origin.source[:MAX_SOURCE]
+
+
+def mark_unsubscribed(session: Session, subscriptions: list[Subscription],
+                      origin: ConsentOrigin) -> bool:
+    """Unsubscribe these in the caller's transaction (no commit); True if any changed."""
+    changed = False
+    for subscription in subscriptions:
+        if subscription.status is SubscriptionStatus.unsubscribed:
+            continue
+        subscription.status = SubscriptionStatus.unsubscribed
+        subscription.unsubscribed_at = utcnow()
+        subscription.token_version += 1  # earlier confirm links stop working
+        record(session, subscription, ConsentEventKind.unsubscribed, origin)
+        webhooks.emit(session, webhooks.UNSUBSCRIBED, subscription)
+        changed = True
+    return changed

@@ -18,10 +18,9 @@ from sqlalchemy.orm import Session
 
 from . import links
 from .addresses import mailbox_key
-from .consent import ConsentOrigin, record
+from .consent import ConsentOrigin, mark_unsubscribed
 from .db import insert_for
 from .models import (
-    ConsentEventKind,
     Newsletter,
     NotMeBlock,
     Subscription,
@@ -71,10 +70,10 @@ def say_not_me(session: Session, token: str, origin: ConsentOrigin) -> NotMeLink
                 or subscription.status is SubscriptionStatus.confirmed):
             continue  # a later signup, or the reader confirmed after all: not this email's
         if subscription.status is SubscriptionStatus.pending:
-            subscription.status = SubscriptionStatus.unsubscribed
-            subscription.unsubscribed_at = utcnow()
-            record(session, subscription, ConsentEventKind.unsubscribed, origin)
-        subscription.token_version += 1  # the email's confirm link and code stop working
+            # Events, webhooks, and the email's confirm link and code stop working.
+            mark_unsubscribed(session, [subscription], origin)
+        else:
+            subscription.token_version += 1  # the email's confirm link and code stop working
     block(session, mailbox_key(link.subscriptions[0].subscriber.email))
     session.commit()
     return link

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import webhooks
-from .consent import ConsentOrigin, record
+from .consent import ConsentOrigin, mark_unsubscribed, record
 from .db import insert_for
 from .models import (
     ConsentEventKind,
@@ -27,7 +27,6 @@ from .models import (
     utcnow,
 )
 from .newsletters import public_newsletters
-from .subscriptions import mark_unsubscribed
 from .tokens import InvalidToken
 
 # Recorded as the consent events' source: the reader chose in the preference centre.

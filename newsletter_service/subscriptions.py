@@ -25,7 +25,7 @@ from .confirmations import (
     queue_confirmation,
     read_confirm_token,
 )
-from .consent import ConsentOrigin, record
+from .consent import ConsentOrigin, mark_unsubscribed, record
 from .db import insert_for
 from .models import (
     ConfirmMethod,
@@ -225,22 +225,6 @@ def unsubscribe_subscriptions(session: Session, subscriptions: list[Subscription
     changed = mark_unsubscribed(session, subscriptions, origin)
     session.commit()
     return LinkOutcome(subscriptions, changed)
-
-
-def mark_unsubscribed(session: Session, subscriptions: list[Subscription],
-                      origin: ConsentOrigin) -> bool:
-    """Unsubscribe these in the caller's transaction (no commit); True if any changed."""
-    changed = False
-    for subscription in subscriptions:
-        if subscription.status is SubscriptionStatus.unsubscribed:
-            continue
-        subscription.status = SubscriptionStatus.unsubscribed
-        subscription.unsubscribed_at = utcnow()
-        subscription.token_version += 1  # earlier confirm links stop working
-        record(session, subscription, ConsentEventKind.unsubscribed, origin)
-        webhooks.emit(session, webhooks.UNSUBSCRIBED, subscription)
-        changed = True
-    return changed
 
 
 def unsubscribe_token(subscription: Subscription) -> str:

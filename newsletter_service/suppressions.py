@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from . import subscriptions, suppression_list
+from . import suppression_list
 from .addresses import normalize_address
-from .consent import ConsentOrigin
+from .consent import ConsentOrigin, mark_unsubscribed
 from .dsn import parse_dsn
 from .models import Subscriber, Subscription, Suppression, SuppressionReason
 from .privacy import suppression_key
@@ -100,5 +100,5 @@ def _unsubscribe_everywhere(session: Session, key: str) -> None:
         select(Subscription).join(Subscription.subscriber)
         .where(Subscriber.email_key == key).order_by(Subscription.id)
         .with_for_update(of=Subscription))
-    subscriptions.mark_unsubscribed(session, list(found), COMPLAINT_ORIGIN)
+    mark_unsubscribed(session, list(found), COMPLAINT_ORIGIN)
 

@@ -13,9 +13,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
-from newsletter_service import privacy, webhooks
+from newsletter_service import not_me, privacy, webhooks
+from newsletter_service.consent import ConsentOrigin
 from newsletter_service.mailers import MemoryMailer
-from newsletter_service.models import OutboxMessage, OutboxStatus, Subscriber, WebhookEndpoint
+from newsletter_service.models import (
+    OutboxMessage,
+    OutboxStatus,
+    Subscriber,
+    Subscription,
+    WebhookEndpoint,
+)
 from newsletter_service.webhook_delivery import WebhookSettings, deliver_webhooks
 from newsletter_service.worker import deliver_events_once, webhook_settings
 
@@ -262,3 +269,17 @@ def test_three_workers_on_postgresql_deliver_each_event_once(pg_app: Flask,
     assert len(receiver.received) == 60
     assert set(receiver.attempts.values()) == {1}
     assert receiver.bad_signatures == []
+
+
+def test_this_wasnt_me_tells_the_sending_system_too(app: Flask, receiver: Receiver) -> None:
+    """Every way a reader leaves ends in one opt-out, which queues the event."""
+    make_newsletter(app)
+    add_endpoint(app, receiver)
+    sign_up(app.test_client(), "bombed@example.com")
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        subscriptions = list(session.scalars(select(Subscription)))
+        token = not_me.not_me_url(subscriptions).rsplit("/", 1)[1]
+        not_me.say_not_me(session, token, ConsentOrigin(ip="192.0.2.9"))
+    events = [webhooks.event_type(row.message) for row in all_rows(app, OutboxMessage)
+              if row.kind == "webhook"]
+    assert events == [webhooks.CREATED, webhooks.UNSUBSCRIBED]
