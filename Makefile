@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 TRANSLATIONS := newsletter_service/translations
 
-.PHONY: install catalogues translations run admin test lint bench wheel clean
+.PHONY: install catalogues translations run admin test lint screenshots bench wheel clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ admin: install
 ## test: set up and run the test-suite.
 test: install catalogues
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## screenshots: rewrite the README's screenshots in docs/ (Chromium drives the live app).
+screenshots: install catalogues
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/screenshots.py
 
 ## bench: set up and run every benchmark beside its floor (about 25 minutes; BENCH_ARGS=--quick: 5).
 bench: install

@@ -5,10 +5,8 @@ Mail goes through a real SMTP server; the code is read from the message that arr
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -24,7 +22,6 @@ from .conftest import Site
 
 CODE_LINE = re.compile(r"^.*\bcode\b.*?\b(\d{6})\b", re.MULTILINE | re.IGNORECASE)
 LINKS = re.compile(r"https?://\S+")
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 @pytest.fixture
@@ -177,18 +174,3 @@ def test_a_link_scanner_confirms_nobody_and_blocks_nothing(mail_site: Site, smtp
         scanner.close()
     assert statuses(mail_site) == [SubscriptionStatus.pending]
     assert all_rows(mail_site.app, NotMeBlock) == []
-
-
-@pytest.mark.skipif(os.environ.get("NEWSLETTER_SCREENSHOTS") != "1",
-                    reason="writes docs/code-step.png only when NEWSLETTER_SCREENSHOTS=1")
-def test_write_code_step_screenshot(mail_site: Site, smtp_sink: SMTPSink, page: Page) -> None:
-    page.set_viewport_size({"width": 900, "height": 700})
-    page.goto(mail_site.publisher)
-    tech = page.locator("#script-tech")
-    tech.get_by_label("Email address").fill("reader@example.com")
-    tech.get_by_role("button", name="Subscribe").click()
-    expect(tech.get_by_label("Confirmation code")).to_be_visible()
-    tech.get_by_label("Confirmation code").fill(
-        received_code(mail_site, smtp_sink, "reader@example.com")[:4])
-    tech.scroll_into_view_if_needed()
-    tech.screenshot(path=str(DOCS / "code-step.png"))

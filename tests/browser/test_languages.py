@@ -6,12 +6,10 @@ as it arrived there.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterable, Iterator
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -19,14 +17,11 @@ from flask import Flask
 from playwright.sync_api import Page, expect
 
 from newsletter_service.mailers import SMTPMailer
-from newsletter_service.models import Subscriber
 from newsletter_service.worker import deliver_once
 
-from ..factories import all_rows, make_newsletter, subscribe, text_body
+from ..factories import make_newsletter, text_body
 from ..smtp_sink import SMTPSink
 from .conftest import Site, serve
-
-DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 PAGE = """<!doctype html>
 <html lang="uk">
@@ -106,25 +101,3 @@ def test_the_iframe_form_speaks_its_newsletters_language(uk_site: Site, page: Pa
     frame.get_by_label("Електронна пошта").fill("reader@example.com")
     frame.get_by_role("button", name="Підписатися").click()
     expect(frame.get_by_role("heading", name="Ви підписалися")).to_be_visible()
-
-
-@pytest.mark.skipif(os.environ.get("NEWSLETTER_SCREENSHOTS") != "1",
-                    reason="writes docs/*.png only when NEWSLETTER_SCREENSHOTS=1")
-def test_write_language_screenshots(uk_site: Site, page: Page) -> None:
-    """Write docs/ukrainian-form.png and docs/preference-centre.png."""
-    page.set_viewport_size({"width": 800, "height": 700})
-    page.goto(uk_site.publisher)
-    form = page.locator("#script-tyzhden")
-    form.get_by_label("Електронна пошта").fill("reader@localhost")
-    form.get_by_role("button", name="Підписатися").click()
-    expect(form.locator(".nls-error")).to_be_visible()
-    form.screenshot(path=str(DOCS / "ukrainian-form.png"))
-    make_newsletter(uk_site.app, "books", "Books Monthly", description="One book a month.")
-    subscribe(uk_site.app, "reader@example.com", "morning")
-    [reader] = all_rows(uk_site.app, Subscriber)
-    page.goto(f"{uk_site.base}/preferences/{reader.manage_token}")
-    page.get_by_label("The Morning Briefing").check()
-    page.get_by_label("Books Monthly").check()
-    page.get_by_role("button").click()
-    expect(page.get_by_role("status")).to_be_visible()
-    page.screenshot(path=str(DOCS / "preference-centre.png"), full_page=True)
