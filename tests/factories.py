@@ -7,12 +7,18 @@ from email.message import EmailMessage
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, update
 
-from newsletter_service import newsletters, subscriptions
+from newsletter_service import newsletters, outbox, subscriptions
 from newsletter_service.addresses import normalize_address
 from newsletter_service.consent import ConsentOrigin
-from newsletter_service.models import Newsletter, OutboxMessage, Subscriber, Subscription
+from newsletter_service.models import (
+    Newsletter,
+    OutboxMessage,
+    Subscriber,
+    Subscription,
+    utcnow,
+)
 
 
 def make_newsletter(app: Flask, slug: str = "daily", name: str = "The Daily",
@@ -46,6 +52,32 @@ def all_rows(app: Flask, model: type) -> list[Any]:
 def outbox_rows(app: Flask) -> list[OutboxMessage]:
     """Return the queued emails."""
     return all_rows(app, OutboxMessage)
+
+
+def numbered_email(index: int) -> EmailMessage:
+    """Return a small email to ``reader<index>@example.com`` with its own Message-ID."""
+    message = EmailMessage()
+    message["To"] = f"reader{index}@example.com"
+    message["From"] = "news@example.com"
+    message["Subject"] = f"Message {index}"
+    message["Message-ID"] = f"<m{index}@example.com>"
+    message.set_content("Hello")
+    return message
+
+
+def queue(app: Flask, count: int, kind: str = "test") -> None:
+    """Put ``count`` numbered emails in the outbox, due now."""
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        for index in range(count):
+            outbox.enqueue(session, numbered_email(index), kind=kind)
+        session.commit()
+
+
+def make_due(app: Flask) -> None:
+    """Make every email in the outbox due now, as if its backoff had passed."""
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
+        session.commit()
 
 
 CONFIRM_LINK = re.compile(r"http://newsletters\.test(/confirm/[A-Za-z0-9_.\-]+)")

@@ -21,35 +21,16 @@ from newsletter_service.models import OutboxMessage, OutboxStatus, utcnow
 from newsletter_service.outbox import RetryPolicy, deliver_pending
 from newsletter_service.worker import run_forever
 
-from .factories import all_rows
+from .factories import all_rows, make_due, numbered_email, queue
 from .smtp_sink import SMTPSink
 
 POLICY = RetryPolicy(max_attempts=3, backoff_seconds=60, lease_seconds=300)
-
-
-def queue(app: Flask, count: int) -> None:
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
-        for index in range(count):
-            message = EmailMessage()
-            message["To"] = f"reader{index}@example.com"
-            message["From"] = "news@example.com"
-            message["Subject"] = f"Message {index}"
-            message["Message-ID"] = f"<m{index}@example.com>"
-            message.set_content("Hello")
-            outbox.enqueue(session, message, kind="test")
-        session.commit()
 
 
 def deliver(app: Flask, mailer: object, worker: str = "w1",
             **kwargs: object) -> outbox.DeliveryReport:
     return deliver_pending(app.extensions["db_sessionmaker"], mailer,  # type: ignore[arg-type]
                            worker_id=worker, policy=POLICY, **kwargs)  # type: ignore[arg-type]
-
-
-def make_due(app: Flask) -> None:
-    with app.extensions["db_sessionmaker"]() as session:
-        session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
-        session.commit()
 
 
 def test_delivers_and_marks_sent(db_app: Flask) -> None:
@@ -174,10 +155,7 @@ def test_claims_skip_rows_locked_by_another_worker(app: Flask, request: pytest.F
     with sessions() as session:
         session.execute(update(OutboxMessage).values(status=OutboxStatus.sent))
         for index in range(4):
-            message = EmailMessage()
-            message["To"] = f"r{index}@example.com"
-            message.set_content("x")
-            outbox.enqueue(session, message, kind="lock-test")
+            outbox.enqueue(session, numbered_email(index), kind="lock-test")
         session.commit()
     with sessions() as holder:  # another worker mid-claim holds two rows
         locked = holder.scalars(

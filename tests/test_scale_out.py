@@ -6,16 +6,15 @@ import os
 import subprocess
 import sys
 from collections import Counter
-from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from newsletter_service import outbox
 from newsletter_service.models import OutboxMessage, OutboxStatus
 
+from .factories import queue
 from .smtp_sink import SMTPSink
 
 pytestmark = pytest.mark.postgres
@@ -23,21 +22,8 @@ MESSAGES = 10_000
 SCRIPT = str(Path(sys.executable).parent / "newsletter-service")
 
 
-def queue_messages(app: Flask) -> None:
-    with app.extensions["db_sessionmaker"]() as session:
-        for index in range(MESSAGES):
-            message = EmailMessage()
-            message["From"] = "news@example.com"
-            message["To"] = f"reader{index}@example.com"
-            message["Subject"] = "Confirm"
-            message["Message-ID"] = f"<scale-{index}@example.com>"
-            message.set_content("Please confirm.")
-            outbox.enqueue(session, message, kind="confirm")
-        session.commit()
-
-
 def test_three_workers_send_10000_emails_exactly_once(pg_app: Flask, smtp_sink: SMTPSink) -> None:
-    queue_messages(pg_app)
+    queue(pg_app, MESSAGES, kind="confirm")
     env = {**os.environ, "NEWSLETTER_DATABASE_URL": pg_app.config["DATABASE_URL"],
            "NEWSLETTER_SECRET_KEY": "scale-test", "NEWSLETTER_BASE_URL": "http://newsletters.test",
            "NEWSLETTER_WORKER_BATCH_SIZE": "200",

@@ -7,7 +7,6 @@ from collections import Counter
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import update
 
 from newsletter_service.mailers import SMTPMailer
 from newsletter_service.models import (
@@ -15,11 +14,10 @@ from newsletter_service.models import (
     OutboxStatus,
     Subscription,
     SubscriptionStatus,
-    utcnow,
 )
 from newsletter_service.worker import deliver_once
 
-from .factories import all_rows, link_in, make_newsletter
+from .factories import all_rows, link_in, make_due, make_newsletter
 from .smtp_sink import SMTPSink
 
 
@@ -29,12 +27,6 @@ def smtp_app(db_app: Flask, smtp_sink: SMTPSink) -> Flask:
     db_app.extensions["mailer"] = SMTPMailer(smtp_sink.host, smtp_sink.port, timeout=2)
     make_newsletter(db_app, "daily", "The Daily")
     return db_app
-
-
-def make_due(app: Flask) -> None:
-    with app.extensions["db_sessionmaker"]() as session:
-        session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
-        session.commit()
 
 
 def test_sign_up_receive_the_email_and_confirm(smtp_app: Flask, smtp_sink: SMTPSink) -> None:
