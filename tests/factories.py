@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
+from email.utils import format_datetime
 from typing import Any
 
 from flask import Flask
@@ -62,6 +65,21 @@ def numbered_email(index: int) -> EmailMessage:
     message["Subject"] = f"Message {index}"
     message["Message-ID"] = f"<m{index}@example.com>"
     message.set_content("Hello")
+    return message
+
+
+def make_message(subject: str = "Please confirm", to: str = "reader@example.com",
+                 html: str | None = None, date: datetime | None = None) -> EmailMessage:
+    """Return a confirmation-like email from The Newsroom, with an HTML part if given."""
+    message = EmailMessage()
+    message["From"] = Address("The Newsroom", "news", "example.org")
+    message["To"] = Address(addr_spec=to)
+    message["Subject"] = subject
+    if date is not None:
+        message["Date"] = format_datetime(date)
+    message.set_content("Click the link to confirm.\n")
+    if html is not None:
+        message.add_alternative(html, subtype="html")
     return message
 
 
