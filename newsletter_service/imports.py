@@ -10,7 +10,7 @@ confirmation email through the outbox, under the signup's throttle.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -43,11 +43,18 @@ class UnreadableFile(ValueError):
     """The file is no CSV with an ``email`` column; nothing was imported."""
 
 
-@dataclass(frozen=True)
-class ImportRow:
-    """One valid row: the line it started on, and its values."""
+class InvalidField(ValueError):
+    """A value is not acceptable; ``field`` names it (``email``, ``name``, ...)."""
 
-    line: int
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class NewReader:
+    """A reader to add, checked and normalized: the address and what else is known."""
+
     address: Address
     name: str | None = None
     source: str | None = None
@@ -75,7 +82,7 @@ def import_csv(session: Session, newsletter: Newsletter, lines: Iterable[str], *
                on_rows: Callable[[int], None] | None = None) -> ImportReport:
     """Import the CSV ``lines`` into ``newsletter``; bad rows are reported, not fatal."""
     report = ImportReport()
-    batch: list[ImportRow] = []
+    batch: list[NewReader] = []
     done = 0
     for row in read_rows(lines, report):
         batch.append(row)
@@ -92,7 +99,7 @@ def import_csv(session: Session, newsletter: Newsletter, lines: Iterable[str], *
     return report
 
 
-def read_rows(lines: Iterable[str], report: ImportReport) -> Iterator[ImportRow]:
+def read_rows(lines: Iterable[str], report: ImportReport) -> Iterator[NewReader]:
     """Yield the valid rows; add each bad one to ``report.errors`` with its line number."""
     reader = csv.DictReader(iter(lines))
     try:
@@ -112,8 +119,8 @@ def read_rows(lines: Iterable[str], report: ImportReport) -> Iterator[ImportRow]
             report.errors.append((line, f"not valid CSV: {error}"))
         else:
             try:
-                yield parse_row(line, values)
-            except ValueError as error:
+                yield check_reader(values)
+            except InvalidField as error:
                 report.errors.append((line, str(error)))
         line = reader.line_num + 1
 
@@ -122,28 +129,28 @@ def _header(name: str | None) -> str:
     return (name or "").strip().lstrip("\ufeff").lower()
 
 
-def parse_row(line: int, values: dict[str | Any, Any]) -> ImportRow:
-    """Return the row's values checked and normalized, or raise ValueError saying why."""
-    for value in values.values():
+def check_reader(values: Mapping[str | None, Any]) -> NewReader:
+    """Return a row's or a request's values checked and normalized, or raise InvalidField."""
+    for key, value in values.items():
         if isinstance(value, str):
-            _check_utf8(value)
+            _check_utf8(str(key), value)
     try:
         address = normalize_address(values.get("email") or "")
     except InvalidAddress as error:
-        raise ValueError(f"{values.get('email') or ''!r}: {error}") from None
-    return ImportRow(
-        line=line, address=address,
+        raise InvalidField("email", f"{values.get('email') or ''!r}: {error}") from None
+    return NewReader(
+        address=address,
         name=_text(values.get("name"), MAX_NAME_LENGTH, "name"),
         source=clean_label(_text(values.get("source"), MAX_SOURCE_LENGTH, "source")),
         created_at=_time(values.get("created_at")),
     )
 
 
-def _check_utf8(value: str) -> None:
+def _check_utf8(field: str, value: str) -> None:
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:  # the file was read with errors="surrogateescape"
-        raise ValueError("not UTF-8 text") from None
+        raise InvalidField(field, "not UTF-8 text") from None
 
 
 def _text(value: str | None, limit: int, label: str) -> str | None:
@@ -153,7 +160,7 @@ def _text(value: str | None, limit: int, label: str) -> str | None:
         value = "".join(c if c.isprintable() else " " for c in value)
     text = " ".join(value.split())
     if len(text) > limit:
-        raise ValueError(f"the {label} has more than {limit} characters")
+        raise InvalidField(label, f"the {label} has more than {limit} characters")
     return text or None
 
 
@@ -163,11 +170,11 @@ def _time(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise ValueError(f"created_at {value!r} is not an ISO 8601 time") from None
+        raise InvalidField("created_at", f"created_at {value!r} is not an ISO 8601 time") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
-def import_batch(session: Session, newsletter: Newsletter, rows: list[ImportRow], *,
+def import_batch(session: Session, newsletter: Newsletter, rows: list[NewReader], *,
                  confirmed: bool, actor: str, report: ImportReport) -> list[int]:
     """Add the rows' readers in one transaction; return the ids of the new subscriptions."""
     rows = _fresh(session, rows, report)
@@ -204,9 +211,9 @@ def _count_unsubscribed(session: Session, newsletter: Newsletter, subscriber_ids
         Subscription.status == SubscriptionStatus.unsubscribed)) or 0
 
 
-def _fresh(session: Session, rows: list[ImportRow], report: ImportReport) -> list[ImportRow]:
+def _fresh(session: Session, rows: list[NewReader], report: ImportReport) -> list[NewReader]:
     """Drop repeated addresses (the first row wins) and erased ones."""
-    unique: dict[str, ImportRow] = {}
+    unique: dict[str, NewReader] = {}
     for row in rows:
         if row.address.key in unique:
             report.existing += 1
@@ -221,7 +228,7 @@ def _fresh(session: Session, rows: list[ImportRow], report: ImportReport) -> lis
     return list(unique.values())
 
 
-def _insert_subscriptions(session: Session, newsletter: Newsletter, rows: list[ImportRow],
+def _insert_subscriptions(session: Session, newsletter: Newsletter, rows: list[NewReader],
                           ids: dict[str, int], confirmed: bool,
                           now: datetime) -> list[int]:
     status = SubscriptionStatus.confirmed if confirmed else SubscriptionStatus.pending
@@ -257,22 +264,3 @@ def _queue_confirmations(session: Session, created: list[int]) -> int:
             queued += 1
     return queued
 
-
-class AddressSuppressed(Exception):
-    """The address was erased at its owner's request; it is not added back."""
-
-
-def add_subscriber(session: Session, newsletter: Newsletter, row: ImportRow, *,
-                   confirmed: bool, actor: str) -> tuple[Subscription, bool]:
-    """Add one reader as an import does; return the subscription and whether it is new."""
-    report = ImportReport()
-    created = import_batch(session, newsletter, [row], confirmed=confirmed, actor=actor,
-                           report=report)
-    if report.suppressed:
-        raise AddressSuppressed(row.address.key)
-    subscription = session.scalars(
-        select(Subscription).join(Subscription.subscriber)
-        .where(Subscriber.email_key == row.address.key,
-               Subscription.newsletter_id == newsletter.id)
-    ).one()
-    return subscription, bool(created)

@@ -131,6 +131,19 @@ def test_malformed_requests_get_json_errors_never_a_500(
     assert response.get_json()["ok"] is False
 
 
+@pytest.mark.parametrize(("body", "field"), [
+    ({"email": "not-an-address"}, "email"),
+    ({"email": "a@example.com", "name": "n" * 201}, "name"),
+    ({"email": "a@example.com", "name": "\ud800"}, "name"),
+])
+def test_a_refused_reader_names_the_field_at_fault(client: FlaskClient, token: str,
+                                                   body: dict[str, str], field: str) -> None:
+    response = client.post("/api/v1/newsletters/daily/subscribers", headers=bearer(token),
+                           json=body)
+    assert response.status_code == 422
+    assert list(response.get_json()["errors"]) == [field]
+
+
 def test_unknown_newsletter_is_a_json_404(client: FlaskClient, token: str) -> None:
     response = client.post("/api/v1/newsletters/nope/subscribers", headers=bearer(token),
                            json={"email": "a@example.com"})

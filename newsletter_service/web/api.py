@@ -11,7 +11,7 @@ from typing import Any
 from flask import Blueprint, Response, abort, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import api_tokens, imports, newsletters, privacy, subscribers, suppressions
+from .. import api_tokens, imports, newsletters, privacy, readers, suppressions
 from ..addresses import InvalidAddress, normalize_address
 from ..db import get_session
 from ..models import Newsletter, SuppressionReason
@@ -54,22 +54,14 @@ def export(slug: str) -> Response:
 def add_subscriber(slug: str) -> tuple[Response, int]:
     """Add a reader: pending with a confirmation email, or confirmed without one."""
     newsletter = _newsletter_or_404(slug)
-    body = _json_object()
-    confirmed = body.get("confirmed", False)
-    if not isinstance(confirmed, bool) or not isinstance(body.get("name") or "", str):
-        abort(400, description="'confirmed' is true or false, and 'name' a string.")
     try:
-        row = imports.parse_row(0, {"email": _email(body), "name": body.get("name")})
-    except ValueError as error:
-        field = "name" if str(error).startswith("the name") else "email"
-        return jsonify(ok=False, errors={field: [str(error)]}), 422
-    try:
-        subscription, created = imports.add_subscriber(get_session(), newsletter, row,
-                                                       confirmed=confirmed, actor=_actor())
-    except imports.AddressSuppressed:
+        added = readers.add_reader(get_session(), newsletter, _reader(_json_object()), _actor())
+    except imports.InvalidField as error:
+        return jsonify(ok=False, errors={error.field: [str(error)]}), 422
+    except readers.AddressSuppressed:
         return jsonify(ok=False, error="This address was erased; it is not added back."), 409
-    return jsonify(ok=True, created=created, status=subscription.status.value), \
-        201 if created else 200
+    return jsonify(ok=True, created=added.created, status=added.subscription.status.value), \
+        201 if added.created else 200
 
 
 @bp.post("/newsletters/<slug>/subscribers/unsubscribe")
@@ -77,12 +69,12 @@ def unsubscribe(slug: str) -> Response:
     """Unsubscribe a reader from the newsletter."""
     newsletter = _newsletter_or_404(slug)
     session = get_session()
-    subscriber = subscribers.find_by_address(session, _email(_json_object()))
-    subscription = subscriber and subscribers.find_subscription(session, subscriber,
+    subscriber = readers.find_by_address(session, _email(_json_object()))
+    subscription = subscriber and readers.find_subscription(session, subscriber,
                                                                 newsletter.id)
     if not subscription:
         abort(404, description="That address is not subscribed to this newsletter.")
-    changed = subscribers.unsubscribe(session, subscription, _actor())
+    changed = readers.unsubscribe(session, subscription, _actor())
     return jsonify(ok=True, status="unsubscribed", changed=changed)
 
 
@@ -90,7 +82,7 @@ def unsubscribe(slug: str) -> Response:
 def erase(email: str) -> Response:
     """Erase everything about a reader (GDPR art. 17)."""
     session = get_session()
-    subscriber = subscribers.find_by_address(session, email)
+    subscriber = readers.find_by_address(session, email)
     if subscriber is None:
         abort(404, description="There is no reader with that address.")
     privacy.erase(session, subscriber)
@@ -139,6 +131,13 @@ def _json_object() -> dict[str, Any]:
     if not isinstance(body, dict):
         abort(400, description="Send a JSON object with Content-Type: application/json.")
     return body
+
+
+def _reader(body: dict[str, Any]) -> readers.AddReader:
+    confirmed, name = body.get("confirmed", False), body.get("name")
+    if not isinstance(confirmed, bool) or not isinstance(name or "", str):
+        abort(400, description="'confirmed' is true or false, and 'name' a string.")
+    return readers.AddReader(email=_email(body), name=name or None, confirmed=confirmed)
 
 
 def _email(body: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ import json
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ... import newsletters, not_me, privacy, subscribers
+from ... import newsletters, not_me, privacy, readers
 from ...addresses import mailbox_key
 from ...db import get_session
 from ...models import Subscriber, SubscriptionStatus
@@ -23,13 +23,13 @@ def search() -> str:
     """List subscriptions by address, newsletter and status, 50 a page, newest first."""
     session = get_session()
     all_newsletters = newsletters.all_newsletters(session)
-    query = subscribers.SubscriberQuery(
+    query = readers.SubscriberQuery(
         text=request.args.get("q", "")[:254],
         newsletter_id=request.args.get("newsletter", type=int),
         status=_status(request.args.get("status", "")),
         after=request.args.get("after", type=int),
     )
-    page = subscribers.search(session, query)
+    page = readers.search(session, query)
     return render_template("admin/subscribers.html", page=page, query=query,
                            newsletters=all_newsletters, statuses=list(SubscriptionStatus))
 
@@ -40,7 +40,7 @@ def detail(subscriber_id: int) -> str:
     """Show a reader's subscriptions and the history of their consent."""
     subscriber = _subscriber_or_404(subscriber_id)
     session = get_session()
-    emails = subscribers.emails_of(session, subscriber)
+    emails = readers.emails_of(session, subscriber)
     block = not_me.current_block(session, mailbox_key(subscriber.email))
     return render_template("admin/subscriber.html", subscriber=subscriber, emails=emails,
                            action=ActionForm(), not_me_block=block)
@@ -60,7 +60,7 @@ def lift_not_me(subscriber_id: int) -> ResponseReturnValue:
 @login_required
 def resend(subscriber_id: int) -> ResponseReturnValue:
     """Send the confirmation email again, unless one went out lately."""
-    sent = subscribers.resend_confirmation(get_session(), _subscriber_or_404(subscriber_id),
+    sent = readers.resend_confirmation(get_session(), _subscriber_or_404(subscriber_id),
                                            actor())
     flash("Confirmation email queued." if sent else
           "No email sent: nothing is pending, or one was sent lately.")
@@ -72,11 +72,11 @@ def resend(subscriber_id: int) -> ResponseReturnValue:
 def unsubscribe(subscriber_id: int, newsletter_id: int) -> ResponseReturnValue:
     """Unsubscribe the reader from one newsletter."""
     session = get_session()
-    subscription = subscribers.find_subscription(session, _subscriber_or_404(subscriber_id),
+    subscription = readers.find_subscription(session, _subscriber_or_404(subscriber_id),
                                                  newsletter_id)
     if subscription is None:
         abort(404)
-    changed = subscribers.unsubscribe(session, subscription, actor())
+    changed = readers.unsubscribe(session, subscription, actor())
     flash("Unsubscribed." if changed else "Was unsubscribed already.")
     return redirect(url_for(".detail", subscriber_id=subscriber_id))
 
@@ -101,7 +101,7 @@ def personal_data(subscriber_id: int) -> Response:
 
 
 def _subscriber_or_404(subscriber_id: int) -> Subscriber:
-    subscriber = subscribers.get_subscriber(get_session(), subscriber_id)
+    subscriber = readers.get_subscriber(get_session(), subscriber_id)
     if subscriber is None:
         abort(404, description="There is no such reader (any more).")
     return subscriber

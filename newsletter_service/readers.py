@@ -1,4 +1,4 @@
-"""The console's use cases on readers: find, page through, resend, unsubscribe.
+"""The publisher's use cases on readers: find, page through, add one, resend, unsubscribe.
 
 Pages are keyset-paginated on the subscription id (newest first): ``after`` is the last
 id of the page before, so a page costs the same at row 50 and at row 500,000.
@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager, selectinload
 
-from . import confirmations, subscriptions
+from . import confirmations, imports, subscriptions
 from .addresses import InvalidAddress, normalize_address
 from .consent import ConsentOrigin
-from .models import OutboxMessage, Subscriber, Subscription, SubscriptionStatus
+from .models import Newsletter, OutboxMessage, Subscriber, Subscription, SubscriptionStatus
 
 PAGE_SIZE = 50
 ADMIN_ORIGIN = "admin console"
@@ -28,6 +28,28 @@ class SubscriberQuery:
     newsletter_id: int | None = None
     status: SubscriptionStatus | None = None
     after: int | None = None  # the last subscription id of the previous page
+
+
+@dataclass(frozen=True)
+class AddReader:
+    """One reader a publisher adds (API): unchecked values, and whether they opted in elsewhere."""
+
+    email: str
+    name: str | None = None
+    source: str | None = None
+    confirmed: bool = False
+
+
+@dataclass(frozen=True)
+class Added:
+    """What adding a reader did: the subscription, and whether it is new."""
+
+    subscription: Subscription
+    created: bool
+
+
+class AddressSuppressed(Exception):
+    """The address was erased at its owner's request; it is not added back."""
 
 
 @dataclass(frozen=True)
@@ -101,3 +123,23 @@ def find_subscription(session: Session, subscriber: Subscriber,
     return session.scalar(select(Subscription).where(
         Subscription.subscriber_id == subscriber.id,
         Subscription.newsletter_id == newsletter_id))
+
+
+def add_reader(session: Session, newsletter: Newsletter, reader: AddReader, actor: str) -> Added:
+    """Add one reader as an import row is added; raise imports.InvalidField or AddressSuppressed.
+
+    An existing reader is not changed; a pending one is sent a confirmation under the throttle.
+    """
+    checked = imports.check_reader({"email": reader.email, "name": reader.name,
+                                    "source": reader.source})
+    report = imports.ImportReport()
+    created = imports.import_batch(session, newsletter, [checked], confirmed=reader.confirmed,
+                                   actor=actor, report=report)
+    if report.suppressed:
+        raise AddressSuppressed(checked.address.key)
+    subscription = session.scalars(
+        select(Subscription).join(Subscription.subscriber)
+        .where(Subscriber.email_key == checked.address.key,
+               Subscription.newsletter_id == newsletter.id)
+    ).one()
+    return Added(subscription, bool(created))
