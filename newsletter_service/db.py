@@ -17,7 +17,7 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 READ_ONLY = "newsletter_read_only"  # execution option: this transaction never writes
 
 
-def read_only(session: Session) -> None:
+def begin_read_only(session: Session) -> None:
     """Begin the session's transaction as a read that takes no write lock (SQLite).
 
     Only a transaction not begun yet can be made one: call it before the first query.
@@ -87,7 +87,7 @@ def insert_for(session: Session) -> Callable[..., Any]:
 
 
 @contextmanager
-def reading(session: Session) -> Iterator[None]:
+def read_only_transaction(session: Session) -> Iterator[None]:
     """Run the block in a read-only transaction of its own, ended with the block.
 
     On SQLite the block then takes no write lock, and the use case that follows holds
@@ -96,7 +96,7 @@ def reading(session: Session) -> Iterator[None]:
     if session.in_transaction():
         yield
         return
-    read_only(session)
+    begin_read_only(session)
     try:
         yield
     finally:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from .db import read_only
+from .db import begin_read_only
 from .links import manage_url, unsubscribe_url
 from .models import (
     ConsentEvent,
@@ -125,7 +125,7 @@ def _rows(session: Session, spec: ExportSpec) -> Iterator[list[Any]]:
     link = unsubscribe_url("")  # the base is the same for every row
     manage = manage_url("")
     try:
-        read_only(session)  # on SQLite, signups go on while a long export reads
+        begin_read_only(session)  # on SQLite, signups go on while a long export reads
         # Core, not the ORM: plain rows, streamed (a server-side cursor on PostgreSQL).
         result = session.connection().execute(
             _query(spec).execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS))

@@ -6,7 +6,7 @@ from flask import abort, g
 from flask_babel import gettext as _
 
 from ... import newsletters
-from ...db import get_session, reading
+from ...db import get_session, read_only_transaction
 from ...models import Newsletter
 
 
@@ -20,7 +20,7 @@ def find_request_newsletter(slug: str) -> Newsletter:
     found: dict[str, Newsletter] = g.setdefault("newsletters_by_slug", {})
     if slug not in found:
         session = get_session()
-        with reading(session):  # a signup then holds SQLite's write lock only to write
+        with read_only_transaction(session):  # a signup holds SQLite's write lock only to write
             found[slug] = newsletters.find_newsletter(session, slug)
     return found[slug]
 
