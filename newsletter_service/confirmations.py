@@ -13,14 +13,30 @@ from __future__ import annotations
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from . import confirmation_codes, emails, links, not_me, outbox
 from .addresses import mailbox_key
 from .consent import ConsentOrigin, record
-from .models import ConsentEventKind, OutboxMessage, Subscription, SubscriptionStatus, utcnow
-from .tokens import ExpiredToken, InvalidToken, Purpose, TokenClaims, make_token, read_token
+from .models import (
+    ConsentEventKind,
+    Newsletter,
+    OutboxMessage,
+    OutboxStatus,
+    Subscription,
+    SubscriptionStatus,
+    utcnow,
+)
+from .tokens import (
+    ExpiredToken,
+    InvalidToken,
+    Purpose,
+    TokenClaims,
+    make_token,
+    read_token,
+    token_maker,
+)
 
 CONFIRM_KIND = "confirm"
 WELCOME_KIND = "welcome"
@@ -78,6 +94,69 @@ def queue_confirmation(session: Session, subscriptions: list[Subscription], to: 
                              subscriber_id=first.subscriber_id, subscription_id=first.id)
     row.mailbox_key = mailbox_key(to)
     row.recipient_domain = row.mailbox_key.rpartition("@")[2]
+
+
+def queue_new_confirmations(session: Session, newsletter: Newsletter,
+                            new: list[tuple[int, int, str]]) -> int:
+    """Queue a confirmation for each new pending (subscription_id, subscriber_id, email).
+
+    An import's batch: the throttle of ``may_send_confirmation`` read in three statements
+    for the whole batch (blocked mailboxes, today's count per mailbox, the latest email per
+    subscription) and applied row by row in order, the emails stamped, the codes and the
+    outbox rows written in one statement each. Return how many were queued.
+    """
+    config = current_app.config
+    now = utcnow()
+    mailboxes = {email: mailbox_key(email) for _, _, email in new}
+    keys = sorted(set(mailboxes.values()))
+    if session.get_bind().dialect.name == "postgresql":  # as _serialize_mailbox, in order
+        session.execute(text("SELECT pg_advisory_xact_lock(hashtext('confirm:' || k)) "
+                             "FROM unnest(CAST(:keys AS text[])) AS k"), {"keys": keys})
+    blocked = not_me.blocked_among(session, keys)
+    today: dict[str | None, int] = dict(session.execute(  # type: ignore[arg-type]
+        select(OutboxMessage.mailbox_key, func.count())
+        .where(OutboxMessage.mailbox_key.in_(keys), OutboxMessage.kind == CONFIRM_KIND,
+               OutboxMessage.created_at > now - timedelta(days=1))
+        .group_by(OutboxMessage.mailbox_key)).all())
+    cooling = set(session.scalars(
+        select(OutboxMessage.subscription_id)
+        .where(OutboxMessage.kind == CONFIRM_KIND,
+               OutboxMessage.subscription_id.in_([n[0] for n in new]),
+               OutboxMessage.created_at > now - timedelta(
+                   seconds=config["CONFIRM_RESEND_COOLDOWN"]))))
+    due = []
+    for subscription_id, subscriber_id, email in new:
+        mailbox = mailboxes[email]
+        if mailbox in blocked or subscription_id in cooling or \
+                today.get(mailbox, 0) >= config["CONFIRM_MAX_PER_DAY"]:
+            continue
+        today[mailbox] = today.get(mailbox, 0) + 1
+        due.append((subscription_id, subscriber_id, email))
+    if due:
+        _queue_stamped(session, newsletter, due, mailboxes)
+    return len(due)
+
+
+def _queue_stamped(session: Session, newsletter: Newsletter, due: list[tuple[int, int, str]],
+                   mailboxes: dict[str, str]) -> None:
+    """Write the codes and the outbox rows of new subscriptions (token_version 1)."""
+    confirm_token = token_maker(links.signing_key(), Purpose.confirm)
+    not_me_token = token_maker(links.signing_key(), Purpose.not_me)
+    codes = confirmation_codes.issue_codes(session, [(sub, sid, 1) for sid, sub, _ in due])
+    base, sender, now = links.base_url(), current_app.config["MAIL_FROM"], utcnow()
+    rows = []
+    for (subscription_id, subscriber_id, email), code in zip(due, codes, strict=True):
+        claims = [(subscription_id, 1)]
+        rendered = emails.confirmation_bytes(
+            [newsletter], email, links.confirm_url(confirm_token(claims)), code,
+            f"{base}/not-me/{not_me_token(claims)}")
+        mailbox = mailboxes[email]
+        rows.append({"kind": CONFIRM_KIND, "subscriber_id": subscriber_id,
+                     "subscription_id": subscription_id, "recipient": rendered.recipient,
+                     "sender": sender, "message": rendered.raw, "status": OutboxStatus.pending,
+                     "attempts": 0, "next_attempt_at": now, "created_at": now,
+                     "mailbox_key": mailbox, "recipient_domain": mailbox.rpartition("@")[2]})
+    session.execute(insert(OutboxMessage.__table__), rows)
 
 
 def read_confirm_token(session: Session, token: str,

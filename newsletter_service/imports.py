@@ -13,6 +13,7 @@ import csv
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, insert, select
@@ -141,7 +142,7 @@ def check_reader(values: Mapping[str | None, Any]) -> NewReader:
     return NewReader(
         address=address,
         name=_text(values.get("name"), MAX_NAME_LENGTH, "name"),
-        source=clean_label(_text(values.get("source"), MAX_SOURCE_LENGTH, "source")),
+        source=_source(values.get("source")),
         created_at=_time(values.get("created_at")),
     )
 
@@ -164,6 +165,13 @@ def _text(value: str | None, limit: int, label: str) -> str | None:
     return text or None
 
 
+@lru_cache(maxsize=1024)
+def _source(value: str | None) -> str | None:
+    # An import's rows mostly share a few sources: each is cleaned once (a pure function).
+    return clean_label(_text(value, MAX_SOURCE_LENGTH, "source"))
+
+
+@lru_cache(maxsize=1024)
 def _time(value: str | None) -> datetime | None:
     if not value or not value.strip():
         return None
@@ -181,15 +189,18 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[NewReader]
     if not rows:
         return []
     now = utcnow()
+    # Core statements on the tables, executemany: the ORM's unit of work buys nothing here.
     upsert = insert_for(session)
     session.execute(
-        upsert(Subscriber).on_conflict_do_nothing(index_elements=["email_key"]),
+        upsert(Subscriber.__table__).on_conflict_do_nothing(index_elements=["email_key"]),
         [{"email": r.address.email, "email_key": r.address.key, "created_at": r.created_at or now}
          for r in rows],
     )
-    ids = dict(session.execute(select(Subscriber.email_key, Subscriber.id).where(
-        Subscriber.email_key.in_([r.address.key for r in rows]))).all())
-    created = _insert_subscriptions(session, newsletter, rows, ids, confirmed, now)
+    stored = session.execute(select(Subscriber.email_key, Subscriber.id, Subscriber.email).where(
+        Subscriber.email_key.in_([r.address.key for r in rows]))).all()
+    ids = {key: subscriber_id for key, subscriber_id, _ in stored}
+    new = _insert_subscriptions(session, newsletter, rows, ids, confirmed, now)
+    created = [subscription_id for subscription_id, _ in new]
     report.added += len(created)
     opted_out = _count_unsubscribed(session, newsletter, [ids[r.address.key] for r in rows])
     report.unsubscribed += opted_out
@@ -198,7 +209,9 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[NewReader]
     webhooks.emit_for_ids(session, webhooks.CONFIRMED if confirmed else webhooks.CREATED,
                           created)
     if not confirmed and created:
-        report.emails_queued += _queue_confirmations(session, created)
+        emails = {subscriber_id: email for _, subscriber_id, email in stored}
+        report.emails_queued += confirmations.queue_new_confirmations(
+            session, newsletter, [(sid, subscriber, emails[subscriber]) for sid, subscriber in new])
     session.commit()
     return created
 
@@ -230,37 +243,25 @@ def _fresh(session: Session, rows: list[NewReader], report: ImportReport) -> lis
 
 def _insert_subscriptions(session: Session, newsletter: Newsletter, rows: list[NewReader],
                           ids: dict[str, int], confirmed: bool,
-                          now: datetime) -> list[int]:
+                          now: datetime) -> list[tuple[int, int]]:
+    """Insert the subscriptions not there yet; return (id, subscriber_id) of each, by id."""
     status = SubscriptionStatus.confirmed if confirmed else SubscriptionStatus.pending
     upsert = insert_for(session)
-    statement = (upsert(Subscription)
+    table = Subscription.__table__
+    statement = (upsert(table)
                  .on_conflict_do_nothing(index_elements=["subscriber_id", "newsletter_id"])
-                 .returning(Subscription.id))
+                 .returning(table.c.id, table.c.subscriber_id))
     values = [{"subscriber_id": ids[r.address.key], "newsletter_id": newsletter.id,
                "status": status, "name": r.name, "source": r.source, "token_version": 1,
                "consent_given": False, "created_at": r.created_at or now,
                "confirmed_at": now if confirmed else None} for r in rows]
-    return list(session.scalars(statement, values))
+    return sorted((row[0], row[1]) for row in session.execute(statement, values))
 
 
 def _record_imported(session: Session, created: list[int], actor: str, now: datetime) -> None:
     if created:
-        session.execute(insert(ConsentEvent), [
+        session.execute(insert(ConsentEvent.__table__), [
             {"subscription_id": subscription_id, "kind": ConsentEventKind.imported, "at": now,
              "source": f"import by {actor}"[:MAX_SOURCE_LENGTH]} for subscription_id in created
         ])
-
-
-def _queue_confirmations(session: Session, created: list[int]) -> int:
-    new = session.execute(
-        select(Subscription, Subscriber.email).join(Subscription.subscriber)
-        .where(Subscription.id.in_(created)).order_by(Subscription.id)
-    ).all()
-    queued = 0
-    for subscription, email in new:
-        if confirmations.may_send_confirmation(session, subscription.subscriber_id,
-                                               [subscription]):
-            confirmations.queue_confirmation(session, [subscription], email)
-            queued += 1
-    return queued
 

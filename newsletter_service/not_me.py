@@ -94,6 +94,12 @@ def is_blocked(session: Session, mailbox: str) -> bool:
     return current_block(session, mailbox) is not None
 
 
+def blocked_among(session: Session, mailboxes: list[str]) -> set[str]:
+    """Return those of ``mailboxes`` whose confirmation emails are blocked now."""
+    return set(session.scalars(select(NotMeBlock.mailbox_key).where(
+        NotMeBlock.mailbox_key.in_(mailboxes), NotMeBlock.until > utcnow())))
+
+
 def current_block(session: Session, mailbox: str) -> NotMeBlock | None:
     """Return the block on ``mailbox`` if one is in force."""
     return session.scalar(select(NotMeBlock).where(NotMeBlock.mailbox_key == mailbox,

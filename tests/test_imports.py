@@ -10,6 +10,7 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
 from newsletter_service import imports
+from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import (
     ConsentEvent,
     ConsentEventKind,
@@ -20,7 +21,8 @@ from newsletter_service.models import (
 )
 
 from .admin_support import form_post, log_in, make_admin
-from .factories import all_rows, make_newsletter, outbox_rows, subscribe
+from .factories import all_rows, deliver, link_in, make_newsletter, outbox_rows, subscribe
+from .test_confirmation_codes import code_in
 
 
 def _import(runner: FlaskCliRunner, tmp_path: Path, text: str | bytes, *args: str,
@@ -172,3 +174,29 @@ def test_console_upload_has_its_own_size_limit(app: Flask) -> None:
     response = form_post(client, "/admin/newsletters/daily/import", {
         "file": (io.BytesIO(b"email\n" + b"a@example.com\n" * 200), "readers.csv")})
     assert response.status_code == 413
+
+
+@pytest.mark.app_config(CONFIRM_MAX_PER_DAY=2)  # small, so one file can pass it
+def test_pending_import_counts_one_mailboxs_variants_within_a_file(
+        db_app: Flask, tmp_path: Path) -> None:
+    make_newsletter(db_app)
+    _, out, _ = _import(db_app.test_cli_runner(), tmp_path,
+                        "email\nann+1@example.com\nann+2@example.com\nAnn+3@example.com\n"
+                        "bob@example.com\n")
+    assert "Added 4" in out and "confirmation emails queued 3" in out
+    assert sorted(m.recipient for m in outbox_rows(db_app)) == [
+        "ann+1@example.com", "ann+2@example.com", "bob@example.com"]
+
+
+def test_an_imported_readers_link_and_code_confirm(app: Flask, tmp_path: Path,
+                                                   mailer: MemoryMailer) -> None:
+    make_newsletter(app)
+    _import(app.test_cli_runner(), tmp_path, "email\na@example.com\nb@example.com\n")
+    deliver(app)
+    by_recipient = {m["To"]: m for m in mailer.outbox}
+    client = app.test_client()
+    assert client.post(link_in(by_recipient["a@example.com"])).status_code == 200
+    code = code_in(by_recipient["b@example.com"])
+    response = client.post("/confirm/code", json={"email": "b@example.com", "code": code})
+    assert response.status_code == 200, response.get_json()
+    assert [s.status for s in all_rows(app, Subscription)] == [SubscriptionStatus.confirmed] * 2

@@ -23,6 +23,7 @@ from newsletter_service.tokens import (
     make_token,
     read_lasting_token,
     read_token,
+    token_maker,
 )
 
 from .factories import make_newsletter
@@ -181,3 +182,11 @@ def test_an_address_email_validator_accepts_is_subscribed_or_refused_never_an_er
     assert (good, bad) in {(1, 0), (0, 1)}, result.output
     assert bool(good) == (statuses["form"] == 200), (
         f"the import calls it {'good' if good else 'bad'}, the signup answered {statuses}")
+
+
+@given(st.lists(st.tuples(st.integers(1, 2**31), st.integers(0, 2**31)), min_size=1,
+                max_size=4), st.sampled_from(list(Purpose)))
+def test_a_token_maker_signs_what_read_token_reads(pairs: list[tuple[int, int]],
+                                                   purpose: Purpose) -> None:
+    claims = read_token("key", purpose, token_maker("key", purpose)(pairs))
+    assert list(zip(claims.subscription_ids, claims.versions, strict=True)) == pairs
