@@ -72,6 +72,15 @@ def run_export_import(argv: list[str]) -> tuple[list[Result], str]:
     return [], done.stdout[done.stdout.index("|"):] if "|" in done.stdout else done.stdout
 
 
+def run_email_bench() -> str:
+    """Run benchmarks/bench_email.py (built in full vs. stamped) in its own process."""
+    script = Path(__file__).resolve().parent / "bench_email.py"
+    done = subprocess.run([sys.executable, str(script)], check=True, capture_output=True,
+                          text=True, cwd=ROOT)
+    sys.stdout.write(done.stdout)
+    return done.stdout[done.stdout.index("|"):] if "|" in done.stdout else done.stdout
+
+
 def main(argv: list[str] | None = None) -> list[Result]:
     """Run everything, print the full table and write RESULTS.md."""
     argv = sys.argv[1:] if argv is None else argv
@@ -82,6 +91,7 @@ def main(argv: list[str] | None = None) -> list[Result]:
         module = importlib.import_module(f"benchmarks.{name}")
         results += module.main(argv)
     extra_rows, extra_text = run_export_import(argv)
+    email_text = run_email_bench()
     results += extra_rows
     order = list(SECTION.values())
     results.sort(key=lambda r: order.index(r.section) if r.section in order else len(order))
@@ -106,6 +116,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
     ])
     if extra_text:
         report += "\n### export/import (benchmarks/export_import.py)\n\n" + extra_text
+    if email_text:
+        report += "\n### one confirmation email (benchmarks/bench_email.py)\n\n" + email_text
     print("\n" + table)
     RESULTS.write_text(report)
     log(f"wrote {RESULTS}")

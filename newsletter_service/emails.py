@@ -28,6 +28,7 @@ from email.message import EmailMessage
 from email.policy import EmailPolicy
 from email.utils import format_datetime, make_msgid
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 import idna
@@ -146,15 +147,17 @@ def _stamp_template(kind: str, newsletters: list[Newsletter], utf8: bool, links:
 
 
 _COLUMNS = tuple(column.key for column in Newsletter.__table__.columns)
+_LOADED_COLUMNS = itemgetter(*_COLUMNS)
 
 
 def _fingerprint(newsletter: Newsletter) -> tuple[Any, ...]:
     """Return every column of a newsletter: any edit makes a new cache key."""
-    # Loaded values straight from the instance (getattr costs ~0.5 µs a column, the
-    # stamp itself a few); an expired or deferred column is loaded by getattr.
-    loaded = newsletter.__dict__
-    return tuple(loaded[key] if key in loaded else getattr(newsletter, key)
-                 for key in _COLUMNS)
+    # Loaded values straight from the instance, in one call (getattr costs ~0.5 µs a
+    # column, the stamp itself a few); an expired or deferred column is loaded by getattr.
+    try:
+        return tuple(_LOADED_COLUMNS(newsletter.__dict__))
+    except KeyError:
+        return tuple(getattr(newsletter, key) for key in _COLUMNS)
 
 
 def _build(kind: str, newsletter: Newsletter, to: str, fixed: Mapping[str, str] | None,
