@@ -14,6 +14,7 @@ It uses the service's ``make_engine`` so that both sides talk to the database al
 from __future__ import annotations
 
 import os
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -52,7 +53,10 @@ def create_app() -> Flask:
                 abort(404)
             subscriber_id = _upsert_id(db, insert, subscribers,
                                        {"email": email, "email_key": email.lower(),
-                                        "created_at": now}, ["email_key"])
+                                        "created_at": now,
+                                        # reflected: no Python default; NOT NULL, unique
+                                        "manage_token": secrets.token_urlsafe(24)},
+                                       ["email_key"])
             subscription_id = _upsert_id(db, insert, subscriptions,
                                          {"subscriber_id": subscriber_id,
                                           "newsletter_id": newsletter_id, "status": "pending",
