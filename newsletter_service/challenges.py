@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import altcha
+from altcha.v1 import ChallengeOptions, Payload, create_challenge, verify_solution
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
@@ -79,7 +79,7 @@ class PowSolution:
 def new_pow_challenge(key: str, max_number: int, ttl_seconds: int) -> dict[str, Any]:
     """Return a fresh proof-of-work challenge, signed with ``key``."""
     expires = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
-    made = altcha.create_challenge_v1(altcha.ChallengeOptionsV1(
+    made = create_challenge(ChallengeOptions(
         algorithm="SHA-256", max_number=max_number, hmac_key=key, expires=expires))
     # Our wire format (challenge.js, embed.js): ALTCHA's, with ``maxnumber`` in lower case.
     return {"algorithm": made.algorithm, "challenge": made.challenge,
@@ -90,17 +90,18 @@ def check_pow(key: str, payload: str) -> PowSolution | None:
     """Return the solution ``payload`` (base64 JSON, as ALTCHA posts it) is, if it is valid."""
     try:
         solution = json.loads(base64.b64decode(payload, validate=True))
-        fields = {"algorithm": str(solution.get("algorithm", "SHA-256")),
-                  "challenge": str(solution["challenge"]), "number": int(solution["number"]),
-                  "salt": str(solution["salt"]), "signature": str(solution["signature"])}
+        algorithm = str(solution.get("algorithm", "SHA-256"))
+        checked = Payload(algorithm="SHA-256", challenge=str(solution["challenge"]),
+                          number=int(solution["number"]), salt=str(solution["salt"]),
+                          signature=str(solution["signature"]))
     except (binascii.Error, ValueError, KeyError, TypeError, AttributeError, OverflowError,
             RecursionError):
         return None  # altcha would raise on some of these (a JSON number, a list): not ours
-    expires_at = _expiry(fields["salt"])
-    if fields["algorithm"] != "SHA-256" or expires_at is None:
+    expires_at = _expiry(checked.salt)
+    if algorithm != "SHA-256" or expires_at is None:
         return None
-    valid, _error = altcha.verify_solution_v1(fields, key, check_expires=True)  # type: ignore[arg-type]
-    return PowSolution(fields["signature"], expires_at) if valid else None
+    valid, _error = verify_solution(checked, key, check_expires=True)
+    return PowSolution(checked.signature, expires_at) if valid else None
 
 
 def spend_pow(session: Session, key: str, payload: str) -> bool:

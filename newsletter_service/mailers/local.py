@@ -12,7 +12,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import IO, cast
+from typing import IO
 
 from .base import BaseMailer, MailerError, _flatten
 
@@ -109,7 +109,7 @@ class DevMailbox(FileMailer):
     def _read(path: Path) -> DevMail | None:
         try:
             with path.open("rb") as file:
-                message = cast(EmailMessage, BytesParser(policy=policy.default).parse(file))
+                message = BytesParser(policy=policy.default).parse(file)
             modified = datetime.fromtimestamp(path.stat().st_mtime, UTC)
         except (FileNotFoundError, IsADirectoryError):  # cleared meanwhile, or not ours
             return None

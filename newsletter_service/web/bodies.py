@@ -39,7 +39,7 @@ class BoundedRequest(Request):
     """Flask's request, with chunked bodies held to the same limit as the others."""
 
     @cached_property
-    def stream(self) -> IO[bytes]:  # type: ignore[override]
+    def stream(self) -> IO[bytes]:
         limit = self.max_content_length
         if limit is not None and self.content_length is None and \
                 "wsgi.input_terminated" in self.environ:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from flask import Flask, current_app
+from flask import Blueprint, Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -70,7 +70,7 @@ def init_app(app: Flask) -> Limiter:
                 limit = limiter.limit(_configured(declared.key), methods=declared.methods)
             app.view_functions[endpoint] = limit(view)
     for blueprint in app.blueprints.values():
-        if declared := declared_limit(blueprint):
+        if isinstance(blueprint, Blueprint) and (declared := declared_limit(blueprint)):
             limiter.limit(_configured(declared.key), methods=declared.methods)(blueprint)
     return limiter
 
