@@ -166,7 +166,8 @@ def enqueue_all(app: Flask, queued: list[Queued]) -> None:
         session.execute(insert(OutboxMessage), [
             {"kind": "confirm", "subscriber_id": q.subscriber_id,
              "subscription_id": q.subscription_id, "recipient": q.recipient, "message": q.raw,
-             "status": "pending", "attempts": 0, "next_attempt_at": due, "created_at": now}
+             "sender": MAIL_FROM, "status": "pending", "attempts": 0, "next_attempt_at": due,
+             "created_at": now}
             for q in queued])
         session.commit()
 
