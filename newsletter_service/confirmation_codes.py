@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from . import links
 from .addresses import Address
+from .db import rows_changed
 from .models import ConfirmationCode, Subscriber, Subscription, SubscriptionStatus, utcnow
 
 CODE_DIGITS = 6
@@ -110,16 +111,16 @@ def _count_failure(session: Session, live_ids: list[int]) -> None:
 
 def _spend(session: Session, code_id: int, now: datetime) -> bool:
     """Mark the code used unless someone did first (two simultaneous right codes)."""
-    spent = session.execute(
-        update(ConfirmationCode)
-        .where(ConfirmationCode.id == code_id, ConfirmationCode.used_at.is_(None))
-        .values(used_at=now))
-    return bool(spent.rowcount)
+    return bool(rows_changed(session, update(ConfirmationCode)
+                             .where(ConfirmationCode.id == code_id,
+                                    ConfirmationCode.used_at.is_(None))
+                             .values(used_at=now)))
 
 
 def _targets(session: Session, targets: str) -> list[Subscription]:
     """Return the still-current subscriptions the code was for that await confirmation."""
-    wanted = dict(tuple(map(int, pair.split(":"))) for pair in targets.split())
+    wanted = {int(subscription_id): int(version)
+              for subscription_id, version in (pair.split(":") for pair in targets.split())}
     found = session.scalars(
         select(Subscription).where(Subscription.id.in_(wanted)).order_by(Subscription.id)
         .with_for_update(of=Subscription))

@@ -113,7 +113,7 @@ def queue_new_confirmations(session: Session, newsletter: Newsletter,
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('confirm:' || k)) "
                              "FROM unnest(CAST(:keys AS text[])) AS k"), {"keys": keys})
     blocked = not_me.blocked_among(session, keys)
-    today: dict[str | None, int] = dict(session.execute(  # type: ignore[arg-type]
+    today: dict[str | None, int] = dict(session.execute(
         select(OutboxMessage.mailbox_key, func.count())
         .where(OutboxMessage.mailbox_key.in_(keys), OutboxMessage.kind == CONFIRM_KIND,
                OutboxMessage.created_at > now - timedelta(days=1))

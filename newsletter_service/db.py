@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, ClassVar, cast
 
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
@@ -28,6 +28,10 @@ def begin_read_only(session: Session) -> None:
 
 class Base(DeclarativeBase):
     """Declarative base of every model."""
+
+    # Every model is mapped to a Table (SQLAlchemy types it as any FromClause): Core
+    # inserts and the column defaults are then typed.
+    __table__: ClassVar[Table]
 
 
 def normalize_database_url(url: str) -> str:
@@ -79,6 +83,12 @@ def commit_unique(session: Session, taken: Exception) -> None:
     except IntegrityError:
         session.rollback()
         raise taken from None
+
+
+def rows_changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE; return how many rows it matched."""
+    # Session.execute is typed as returning Result; for DML it is a CursorResult.
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def insert_for(session: Session) -> Callable[..., Any]:

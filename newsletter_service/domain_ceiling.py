@@ -33,7 +33,8 @@ def defer_over_ceiling(session: Session, ids: list[int], ceiling: int | None,
         .order_by(OutboxMessage.id)).all()
     by_domain: dict[str, list[int]] = defaultdict(list)
     for row_id, domain in claimed:
-        by_domain[domain].append(row_id)
+        if domain is not None:  # the query asked for none; this tells the type checker
+            by_domain[domain].append(row_id)
     deferred: list[int] = []
     for domain, row_ids in by_domain.items():
         room = max(0, ceiling - _used(session, domain, ids, now))

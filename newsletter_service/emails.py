@@ -187,7 +187,7 @@ def _build(kind: str, newsletter: Newsletter, to: str, fixed: Mapping[str, str] 
     return message
 
 
-def _transfer_encoding(body: str, policy: EmailPolicy) -> str | None:
+def _transfer_encoding(body: str, policy: EmailPolicy[EmailMessage]) -> str | None:
     """Return 7bit or 8bit, so a body holds its text (and a stamp's markers) literally.
 
     Only a line too long for either leaves the choice to the ``email`` package
@@ -221,7 +221,7 @@ def _domain_of(sender: str) -> str:
     return Address(addr_spec=sender).domain or "localhost"
 
 
-def recipient_address(to: str) -> tuple[Address, EmailPolicy]:
+def recipient_address(to: str) -> tuple[Address, EmailPolicy[EmailMessage]]:
     """Return ``to`` as a header address, and the policy its message must be written with."""
     local, _, domain = to.rpartition("@")
     if local.isascii():

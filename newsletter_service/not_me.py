@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from . import links
 from .addresses import mailbox_key
 from .consent import ConsentOrigin, mark_unsubscribed
-from .db import insert_for
+from .db import insert_for, rows_changed
 from .models import (
     Newsletter,
     NotMeBlock,
@@ -108,9 +108,9 @@ def current_block(session: Session, mailbox: str) -> NotMeBlock | None:
 
 def lift(session: Session, mailbox: str) -> bool:
     """Lift the block on ``mailbox`` (an admin's decision); True if there was one."""
-    lifted = session.execute(delete(NotMeBlock).where(NotMeBlock.mailbox_key == mailbox))
+    lifted = rows_changed(session, delete(NotMeBlock).where(NotMeBlock.mailbox_key == mailbox))
     session.commit()
-    return bool(lifted.rowcount)
+    return bool(lifted)
 
 
 def current_blocks(session: Session, limit: int = 200) -> list[NotMeBlock]:

@@ -26,7 +26,7 @@ from .confirmations import (
     read_confirm_token,
 )
 from .consent import ConsentOrigin, mark_unsubscribed, record
-from .db import insert_for
+from .db import insert_for, rows_changed
 from .models import (
     ConfirmMethod,
     ConsentEventKind,
@@ -197,6 +197,8 @@ def confirms_on_open(outcome: LinkOutcome, claims: TokenClaims) -> bool:
     Mail servers' link scanners open links in the first minutes after delivery; a
     reader rarely does.
     """
+    if claims.issued_at is None:  # a lasting token: no age to judge by
+        return False
     delay = timedelta(seconds=current_app.config["ONE_CLICK_CONFIRM_DELAY"])
     old_enough = utcnow() - claims.issued_at >= delay
     return old_enough and outcome.changed and all(n.one_click_confirm for n in outcome.newsletters)
@@ -251,10 +253,8 @@ def purge_unconfirmed(session: Session, older_than_days: int) -> int:
     subscription at all: no consent, no personal data kept.
     """
     cutoff = utcnow() - timedelta(days=older_than_days)
-    purged = session.execute(
-        delete(Subscription).where(Subscription.status == SubscriptionStatus.pending,
-                                   Subscription.created_at < cutoff)
-    ).rowcount
+    purged = rows_changed(session, delete(Subscription).where(
+        Subscription.status == SubscriptionStatus.pending, Subscription.created_at < cutoff))
     session.execute(delete(Subscriber).where(~Subscriber.subscriptions.any()))
     session.commit()
     return int(purged or 0)

@@ -11,12 +11,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from flask import Blueprint, Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from werkzeug.middleware.proxy_fix import ProxyFix
+
+if TYPE_CHECKING:
+    from flask.typing import RouteCallable
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -68,7 +71,9 @@ def init_app(app: Flask) -> Limiter:
                                              methods=declared.methods)
             else:
                 limit = limiter.limit(_configured(declared.key), methods=declared.methods)
-            app.view_functions[endpoint] = limit(view)
+            # Flask types a view as sync-or-async; mypy cannot carry that union through
+            # the limit's generic decorator, which returns what it was given.
+            app.view_functions[endpoint] = cast("RouteCallable", limit(view))
     for blueprint in app.blueprints.values():
         if isinstance(blueprint, Blueprint) and (declared := declared_limit(blueprint)):
             limiter.limit(_configured(declared.key), methods=declared.methods)(blueprint)

@@ -123,9 +123,12 @@ def logout() -> ResponseReturnValue:
 
 def _session_admin() -> Admin | None:
     """Return the admin of this request's session, unless it ended; note the admin's visit."""
-    values = [session.get(key) for key in SESSION_KEYS]
-    if not all(type(value) is int for value in values):
-        return None
+    values: list[int] = []
+    for key in SESSION_KEYS:
+        value = session.get(key)
+        if type(value) is not int:  # a bool is no id or time either
+            return None
+        values.append(value)
     admin_id, version, since, seen = values
     now = int(time.time())
     lifetime = current_app.permanent_session_lifetime.total_seconds()

@@ -14,7 +14,6 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 
 from ...i18n import DEFAULT_LANGUAGE, LANGUAGES
@@ -47,8 +46,8 @@ class NewsletterForm(FlaskForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     description = TextAreaField("Description", validators=[Optional()])
     language = SelectField("Language of its form, pages and emails", default=DEFAULT_LANGUAGE,
-                           choices=[SelectChoice(code, name) for code, name in LANGUAGES.items()])
-    name_field = SelectField("Name field", choices=[m.value for m in FieldMode])
+                           choices=dict(LANGUAGES))
+    name_field = SelectField("Name field", choices={m.value: m.value for m in FieldMode})
     consent_text = TextAreaField("Consent text (a required checkbox; changing it makes a new "
                                  "version)", validators=[Optional()])
     success_title = StringField("Success title", validators=[DataRequired(), Length(max=200)])
@@ -58,11 +57,13 @@ class NewsletterForm(FlaskForm):
     confirmation_text = TextAreaField("Confirmation email text", validators=[Optional()])
     send_welcome = BooleanField("Send a welcome email after confirmation")
     one_click_confirm = BooleanField("Confirm on opening the link (after a delay)")
-    challenge = SelectField("Challenge against bots", default="none", choices=[
-        SelectChoice("none", "None (honeypot, fill time and rate limits only)"),
-        SelectChoice("pow", "Proof of work in the browser (self-hosted, no third party)"),
-        SelectChoice("turnstile", "Cloudflare Turnstile (needs NEWSLETTER_TURNSTILE_* keys)"),
-        SelectChoice("hcaptcha", "hCaptcha (needs NEWSLETTER_HCAPTCHA_* keys)")])
+    # Choices as {value: label}: WTForms 3.3 deprecates tuples, and its SelectChoice is not
+    # in types-WTForms yet.
+    challenge = SelectField("Challenge against bots", default="none", choices={
+        "none": "None (honeypot, fill time and rate limits only)",
+        "pow": "Proof of work in the browser (self-hosted, no third party)",
+        "turnstile": "Cloudflare Turnstile (needs NEWSLETTER_TURNSTILE_* keys)",
+        "hcaptcha": "hCaptcha (needs NEWSLETTER_HCAPTCHA_* keys)"})
     allowed_origins = TextAreaField("Allowed origins (one per line, like https://example.com)",
                                     validators=[Optional()])
     return_url = StringField("Return URL", validators=[Optional(), Length(max=2048)])

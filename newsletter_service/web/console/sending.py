@@ -6,7 +6,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask.typing import ResponseReturnValue
 from flask_wtf import FlaskForm
 from wtforms import SelectField, SelectMultipleField, StringField
-from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from ... import suppressions, webhooks
@@ -23,7 +22,7 @@ class EndpointForm(FlaskForm):
     """A new webhook endpoint."""
 
     url = StringField("Receiver URL", validators=[DataRequired(), Length(max=2048)])
-    events = SelectMultipleField("Events", choices=[SelectChoice(e) for e in webhooks.EVENTS],
+    events = SelectMultipleField("Events", choices={e: e for e in webhooks.EVENTS},
                                  default=list(webhooks.EVENTS))
 
 
@@ -31,7 +30,7 @@ class SuppressionForm(FlaskForm):
     """An address to suppress by hand."""
 
     email = StringField("Email address", validators=[DataRequired(), Length(max=254)])
-    reason = SelectField("Reason", choices=[SelectChoice(r.value) for r in SuppressionReason],
+    reason = SelectField("Reason", choices={r.value: r.value for r in SuppressionReason},
                          default="manual")
 
 

@@ -27,6 +27,7 @@ def read_signup_input() -> MultiDict[str, str]:
     """Return the request's fields, or abort with 400/415 when the body is malformed."""
     if request.is_json:
         return _from_json()
+    data: MultiDict[str, str]
     if request.mimetype in FORM_TYPES:
         _refuse_undecodable_form()
         data = request.form

@@ -266,8 +266,9 @@ def _invalid_link() -> Response:
 
 def _origin() -> ConsentOrigin:
     source = request.form.get("source") if request.form else None
-    if request.is_json and isinstance(request.get_json(silent=True), dict):
-        source = request.get_json(silent=True).get("source")
+    body = request.get_json(silent=True) if request.is_json else None
+    if isinstance(body, dict):
+        source = body.get("source")
     # Only an http(s) page's origin and path: no javascript:, no query string, no fragment.
     source = clean_source(source) or clean_source(request.referrer)
     return ConsentOrigin(ip=request.remote_addr, user_agent=request.user_agent.string or None,
