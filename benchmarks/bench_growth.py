@@ -51,7 +51,7 @@ FLAT_P99 = 2.0  # tails are noisier
 def _rows(n: int, start: datetime) -> Iterator[tuple[tuple, tuple, tuple]]:  # type: ignore[type-arg]
     for i in range(1, n + 1):
         email = f"seed{i}@example.com"
-        yield ((i, email, email, start),
+        yield ((i, email, email, start, f"seed-manage-{i}"),  # manage_token: unique, NOT NULL
                (i, i, 1, "confirmed", 1, False, start, start),
                (i, "confirm", i, i, email, BLOB, "sent", 1, start, start, start))
 
@@ -65,7 +65,8 @@ def seed_sqlite(url: str, n: int) -> None:
     connection.execute("PRAGMA synchronous=OFF")
     connection.execute("BEGIN")
     statements = [
-        "INSERT INTO subscribers (id, email, email_key, created_at) VALUES (?, ?, ?, ?)",
+        "INSERT INTO subscribers (id, email, email_key, created_at, manage_token)"
+        " VALUES (?, ?, ?, ?, ?)",
         "INSERT INTO subscriptions (id, subscriber_id, newsletter_id, status, token_version,"
         " consent_given, created_at, confirmed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         "INSERT INTO outbox (id, kind, subscriber_id, subscription_id, recipient, message,"
@@ -97,8 +98,8 @@ def seed_postgres(url: str, n: int) -> None:
     conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     blob = "\\\\x" + BLOB.hex()
     copies = {
-        "subscribers (id, email, email_key, created_at)":
-            lambda i, e: f"{i}\t{e}\t{e}\t{start}\n",
+        "subscribers (id, email, email_key, created_at, manage_token)":
+            lambda i, e: f"{i}\t{e}\t{e}\t{start}\tseed-manage-{i}\n",
         "subscriptions (id, subscriber_id, newsletter_id, status, token_version, consent_given,"
         " created_at, confirmed_at)":
             lambda i, e: f"{i}\t{i}\t1\tconfirmed\t1\tf\t{start}\t{start}\n",
