@@ -15,13 +15,15 @@ from werkzeug.test import TestResponse
 
 from newsletter_service import admins, api_tokens
 
+from .factories import open_session
+
 PASSWORD = "correct horse battery staple"
 CSRF_FIELD = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
 
 
 def make_admin(app: Flask, email: str = "editor@example.com", password: str = PASSWORD) -> None:
     """Create an admin through the use case."""
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         admins.create_admin(session, email, password)
 
 
@@ -48,7 +50,7 @@ def log_in(client: FlaskClient, email: str = "editor@example.com",
 
 def make_token(app: Flask, name: str = "ci") -> str:
     """Create an API token and return it."""
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         return api_tokens.create_token(session, name)
 
 

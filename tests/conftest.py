@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from newsletter_service import create_app, migrate
 from newsletter_service.db import make_engine
 from newsletter_service.mailers import MemoryMailer
+from tests.factories import open_session
 
 pytest_plugins = ["tests.smtp_sink"]
 
@@ -163,7 +164,7 @@ def mailer(app: Flask) -> MemoryMailer:
 @pytest.fixture
 def session(app: Flask) -> Iterator[Session]:
     """A session on the app's database, outside any request."""
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         yield session
 
 

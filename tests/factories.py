@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -11,6 +13,7 @@ from typing import Any
 
 from flask import Flask
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from newsletter_service import newsletters, outbox, subscriptions
 from newsletter_service.addresses import normalize_address
@@ -24,16 +27,23 @@ from newsletter_service.models import (
 )
 
 
+@contextmanager
+def open_session(app: Flask) -> Iterator[Session]:
+    """Open a session on ``app``'s database, in an app context, outside any request."""
+    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        yield session
+
+
 def make_newsletter(app: Flask, slug: str = "daily", name: str = "The Daily",
                     **settings: Any) -> Newsletter:
     """Create a newsletter and return it (detached, attributes loaded)."""
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         return newsletters.create_newsletter(session, slug, name, **settings)
 
 
 def subscribe(app: Flask, email: str, slug: str = "daily", **signup: Any) -> Subscription:
     """Sign ``email`` up through the use case and return the subscription."""
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         newsletter = newsletters.find_newsletter(session, slug)
         address = normalize_address(email)
         subscriptions.subscribe(session, [newsletter],
@@ -48,7 +58,7 @@ def subscribe(app: Flask, email: str, slug: str = "daily", **signup: Any) -> Sub
 
 def all_rows(app: Flask, model: type) -> list[Any]:
     """Return every row of ``model``."""
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         return list(session.scalars(select(model).order_by(model.id)))
 
 
@@ -85,7 +95,7 @@ def make_message(subject: str = "Please confirm", to: str = "reader@example.com"
 
 def queue(app: Flask, count: int, kind: str = "test") -> None:
     """Put ``count`` numbered emails in the outbox, due now."""
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         for index in range(count):
             outbox.enqueue(session, numbered_email(index), kind=kind)
         session.commit()
@@ -93,7 +103,7 @@ def queue(app: Flask, count: int, kind: str = "test") -> None:
 
 def make_due(app: Flask) -> None:
     """Make every email in the outbox due now, as if its backoff had passed."""
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         session.execute(update(OutboxMessage).values(next_attempt_at=utcnow()))
         session.commit()
 

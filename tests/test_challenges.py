@@ -20,7 +20,7 @@ from sqlalchemy import select
 
 from newsletter_service.models import Subscriber, UsedChallenge, utcnow
 
-from .factories import all_rows, make_newsletter, outbox_rows
+from .factories import all_rows, make_newsletter, open_session, outbox_rows
 
 SIGNUP = "/newsletters/guarded/subscribe"
 
@@ -126,13 +126,13 @@ def test_a_solution_is_accepted_once(db_app: Flask) -> None:
 @pytest.mark.app_config(CHALLENGE_POW_MAX_NUMBER=500)  # quick to solve, as above
 def test_used_solutions_are_forgotten_once_expired(app: Flask, client: FlaskClient) -> None:
     make_newsletter(app, "guarded", "Guarded", challenge="pow")
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         session.add(UsedChallenge(signature="old", expires_at=utcnow() - timedelta(seconds=1)))
         session.commit()
     solved = solve(client.get("/challenge").json)
     assert client.post(SIGNUP, json={"email": "a@example.com", "altcha": solved}).status_code \
         == 200
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         assert [u.signature for u in session.scalars(select(UsedChallenge))] == [
             json.loads(base64.b64decode(solved))["signature"]]
 

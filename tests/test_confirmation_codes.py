@@ -23,7 +23,7 @@ from newsletter_service.models import (
     utcnow,
 )
 
-from .factories import all_rows, deliver, link_in, make_newsletter, text_body
+from .factories import all_rows, deliver, link_in, make_newsletter, open_session, text_body
 
 CODE_LINE = re.compile(r"^.*\bcode\b.*?\b(\d{6})\b.*$", re.MULTILINE | re.IGNORECASE)
 WRONG = {"ok": False, "errors": {"code": ["This code is not valid. Check the latest email "
@@ -135,7 +135,7 @@ def test_an_expired_code_confirms_nothing(app: Flask, client: FlaskClient,
     make_newsletter(app, "daily", "The Daily")
     sign_up(client)
     code = latest_code(app, mailer)
-    with app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         session.execute(update(ConfirmationCode).values(expires_at=utcnow() - timedelta(seconds=1)))
         session.commit()
     assert post_code(client, code) == (422, WRONG)

@@ -14,7 +14,7 @@ from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import Subscription, utcnow
 
 from .admin_support import log_in, make_admin
-from .factories import deliver, link_in, make_newsletter, text_body
+from .factories import deliver, link_in, make_newsletter, open_session, text_body
 
 CODE_LINE = re.compile(r"^.*\bcode\b.*?\b(\d{6})\b", re.MULTILINE | re.IGNORECASE)
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}
@@ -48,7 +48,7 @@ def test_figures_per_newsletter_and_domain(db_app: Flask) -> None:
     client.post(link_in(mails["b@gmail.com"]))  # type: ignore[arg-type]
     quick = sign_up_all(app, "quick", ["q@gmail.com"])
     client.get(link_in(quick["q@gmail.com"]), headers=BROWSER)  # type: ignore[arg-type]
-    with app.extensions["db_sessionmaker"]() as session:  # a reader who took an hour
+    with open_session(app) as session:  # a reader who took an hour
         for subscription in session.scalars(
                 select(Subscription).where(Subscription.confirmed_at.is_not(None))):
             subscription.confirmed_at = subscription.created_at + timedelta(hours=1)
@@ -74,7 +74,7 @@ def test_figures_per_newsletter_and_domain(db_app: Flask) -> None:
 def test_old_signups_and_none_at_all_are_left_out(app: Flask) -> None:
     make_newsletter(app, "daily", "Daily")
     sign_up_all(app, "daily", ["old@example.com"])
-    with app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         session.execute(update(Subscription).values(created_at=utcnow() - timedelta(days=31)))
         session.commit()
         [figures] = reports.confirmation_figures(session)

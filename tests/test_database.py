@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from newsletter_service import migrate
 from newsletter_service.models import OutboxMessage, Subscriber, Subscription, utcnow
 
-from .factories import all_rows, make_newsletter, subscribe
+from .factories import all_rows, make_newsletter, open_session, subscribe
 
 
 def test_schema_is_at_head_and_migrations_go_down_and_up(db_app: Flask) -> None:
@@ -30,7 +30,7 @@ def test_schema_is_at_head_and_migrations_go_down_and_up(db_app: Flask) -> None:
 
 
 def test_database_refuses_a_second_subscriber_with_the_same_key(db_app: Flask) -> None:
-    with db_app.app_context(), db_app.extensions["db_sessionmaker"]() as session:
+    with open_session(db_app) as session:
         session.add(Subscriber(email="a@example.com", email_key="a@example.com"))
         session.commit()
         session.add(Subscriber(email="A@example.com", email_key="a@example.com"))
@@ -59,7 +59,7 @@ def test_simultaneous_signups_of_one_address_make_one_subscription(db_app: Flask
         list(pool.map(sign_up, range(8)))  # re-raises any thread's error
     assert len(all_rows(db_app, Subscriber)) == 1
     assert len(all_rows(db_app, Subscription)) == 1
-    with db_app.app_context(), db_app.extensions["db_sessionmaker"]() as session:
+    with open_session(db_app) as session:
         mails = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == "confirm"))
         assert len(list(mails)) == 1
 
@@ -101,7 +101,7 @@ def test_simultaneous_signups_of_one_new_reader_to_many_newsletters_respect_the_
 def test_simultaneous_re_signups_after_the_cooldown_send_one_email(db_app: Flask) -> None:
     make_newsletter(db_app)
     subscribe(db_app, "again@example.com")
-    with db_app.extensions["db_sessionmaker"]() as session:  # as if the cooldown had passed
+    with open_session(db_app) as session:  # as if the cooldown had passed
         session.execute(update(OutboxMessage).values(
             created_at=utcnow() - timedelta(seconds=600)))
         session.commit()

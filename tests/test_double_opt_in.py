@@ -27,6 +27,7 @@ from .factories import (
     deliver,
     link_in,
     make_newsletter,
+    open_session,
     outbox_rows,
     text_body,
 )
@@ -165,7 +166,7 @@ def test_confirmations_to_one_address_are_capped_per_day_across_newsletters(
 
 
 def _age_outbox(app: Flask, minutes: int) -> None:
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         session.execute(update(OutboxMessage).values(
             created_at=utcnow() - timedelta(minutes=minutes)))
         session.commit()
@@ -320,7 +321,7 @@ def test_signing_up_again_after_unsubscribing_needs_a_new_confirmation(
 
 
 def _age_subscriptions(app: Flask, days: int) -> None:
-    with app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         session.execute(update(Subscription).values(
             created_at=utcnow() - timedelta(days=days)))
         session.commit()

@@ -22,7 +22,7 @@ from newsletter_service.tokens import Purpose, make_token, read_lasting_token
 
 from .admin_support import bearer, log_in, make_admin
 from .admin_support import make_token as make_api_token
-from .factories import all_rows, make_newsletter, outbox_rows, subscribe
+from .factories import all_rows, make_newsletter, open_session, outbox_rows, subscribe
 
 CONTRACT = ["email", "name", "newsletter", "status", "created_at", "confirmed_at",
             "unsubscribed_at", "source", "unsubscribe_url"]
@@ -31,7 +31,7 @@ HEADER = ",".join([*CONTRACT, "manage_url", "signup_ip", "confirmation_ip", "con
 
 
 def _import(app: Flask, csv_text: str, *, confirmed: bool = True, slug: str = "daily") -> None:
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         newsletter = newsletters.find_newsletter(session, slug)
         report = imports.import_csv(session, newsletter, io.StringIO(csv_text),
                                     confirmed=confirmed, actor="test")
@@ -270,7 +270,7 @@ def test_signups_go_on_while_a_long_export_reads(db_app: Flask) -> None:
     make_newsletter(db_app)
     _import(db_app, "email\n" + "".join(f"r{i}@example.com\n" for i in range(2500)))
     engine = db_app.extensions["db_engine"]
-    with db_app.app_context(), db_app.extensions["db_sessionmaker"]() as session:
+    with open_session(db_app) as session:
         spec = exports.ExportSpec(find_newsletter(session, "daily"))
         chunks = exports.export(session, spec, "test")
         first = next(chunks)  # the export is reading now, its transaction open

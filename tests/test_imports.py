@@ -21,7 +21,15 @@ from newsletter_service.models import (
 )
 
 from .admin_support import form_post, log_in, make_admin
-from .factories import all_rows, deliver, link_in, make_newsletter, outbox_rows, subscribe
+from .factories import (
+    all_rows,
+    deliver,
+    link_in,
+    make_newsletter,
+    open_session,
+    outbox_rows,
+    subscribe,
+)
 from .test_confirmation_codes import code_in
 
 
@@ -112,7 +120,7 @@ def test_batches_commit_as_they_go(app: Flask, tmp_path: Path,
     rows = "".join(f"r{i}@example.com\n" for i in range(35))
     _, out, _ = _import(app.test_cli_runner(), tmp_path, "email\n" + rows, "--confirmed")
     assert "Added 35" in out
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         assert session.scalar(select(func.count()).select_from(Subscription)) == 35
 
 
@@ -159,7 +167,7 @@ def test_console_upload_imports_and_lists_bad_lines(app: Flask) -> None:
     page = response.get_data(as_text=True)
     assert response.status_code == 200, page
     assert "Added 3000" in page and "<td class=\"num\">3002</td>" in page
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 0
 
 

@@ -14,7 +14,7 @@ from newsletter_service.models import Newsletter, OutboxMessage, OutboxStatus, S
 from newsletter_service.worker import deliver_once
 
 from .admin_support import bearer, form_post, log_in, make_admin, make_token
-from .factories import all_rows, link_in, make_newsletter
+from .factories import all_rows, link_in, make_newsletter, open_session
 from .smtp_sink import SMTPSink
 
 INTERNATIONAL = ["josé@example.com", "jöhn@example.com", "ツ-reader@example.com"]
@@ -131,7 +131,7 @@ def test_console_import_upload_takes_internationalized_addresses(db_app: Flask) 
 def test_a_line_break_saved_in_settings_before_they_were_checked_breaks_no_signup(
         db_app: Flask) -> None:
     """Newsletters saved before settings refused control characters keep working."""
-    with db_app.extensions["db_sessionmaker"]() as session:
+    with open_session(db_app) as session:
         session.execute(update(Newsletter).values(name="The\r\nDaily",
                                                   confirmation_subject="Confirm\r\nBcc: x@evil"))
         session.commit()

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from newsletter_service.models import OutboxMessage, Subscriber, Subscription
 
-from .factories import make_newsletter
+from .factories import make_newsletter, open_session
 from .servers import Gunicorn
 
 
@@ -46,7 +46,7 @@ def post_signup(url: str, email: str) -> int:
 
 
 def count(app: Flask, model: type) -> int:
-    with app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         return int(session.scalar(select(func.count()).select_from(model)) or 0)
 
 

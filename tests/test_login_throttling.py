@@ -13,6 +13,7 @@ from flask.testing import FlaskClient
 from newsletter_service import admins
 
 from .admin_support import PASSWORD, csrf_token, form_post, make_admin
+from .factories import open_session
 
 ATTACKER = {"REMOTE_ADDR": "203.0.113.66"}
 EDITOR = {"REMOTE_ADDR": "198.51.100.7"}
@@ -85,7 +86,7 @@ def test_parallel_wrong_guesses_verify_no_more_passwords_than_the_limit(
     def guess(index: int) -> str:
         if index < 8:
             barrier.wait()
-        with pg_app.app_context(), pg_app.extensions["db_sessionmaker"]() as session:
+        with open_session(pg_app) as session:
             try:
                 admins.log_in(session, "editor@example.com", f"guess {index}", "203.0.113.66")
             except admins.LoginFailed:

@@ -14,7 +14,7 @@ from newsletter_service.mailers import SMTPMailer
 from newsletter_service.models import OutboxMessage, OutboxStatus, utcnow
 from newsletter_service.worker import deliver_once
 
-from .factories import all_rows, make_newsletter
+from .factories import all_rows, make_newsletter, open_session
 from .smtp_sink import SMTPSink
 
 VICTIM = "victim@gmail.com"
@@ -136,7 +136,7 @@ def test_a_domain_over_its_hourly_ceiling_waits_rather_than_loses_mail(
                if r.status is OutboxStatus.pending]
     assert [r.recipient for r in waiting] == ["reader3@gmail.com", "reader4@gmail.com"]
     assert all(r.next_attempt_at > utcnow() and r.attempts == 0 for r in waiting)
-    with bombed_app.extensions["db_sessionmaker"]() as session:  # an hour later
+    with open_session(bombed_app) as session:  # an hour later
         session.execute(update(OutboxMessage).values(
             sent_at=utcnow() - timedelta(hours=1, seconds=1), next_attempt_at=utcnow()))
         session.commit()

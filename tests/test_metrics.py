@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import update
 
 from newsletter_service.models import OutboxMessage, OutboxStatus, utcnow
-from tests.factories import UNSUBSCRIBE_LINK, deliver, link_in, make_newsletter
+from tests.factories import UNSUBSCRIBE_LINK, deliver, link_in, make_newsletter, open_session
 
 TOKEN = "metrics-token-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -86,7 +86,7 @@ def test_metrics_show_outbox_depth_age_and_failures_by_kind(app: Flask,
     make_newsletter(app, "daily", "The Daily")
     for n in range(3):
         sign_up(client, f"reader{n}@example.com")
-    with app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         session.execute(update(OutboxMessage).where(OutboxMessage.id == 1).values(
             created_at=utcnow() - timedelta(minutes=10)))
         session.execute(update(OutboxMessage).where(OutboxMessage.id == 2).values(

@@ -21,7 +21,7 @@ from newsletter_service.models import OutboxMessage, OutboxStatus, utcnow
 from newsletter_service.outbox import RetryPolicy, deliver_pending
 from newsletter_service.worker import run_forever
 
-from .factories import all_rows, make_due, numbered_email, queue
+from .factories import all_rows, make_due, numbered_email, open_session, queue
 from .smtp_sink import SMTPSink
 
 POLICY = RetryPolicy(max_attempts=3, backoff_seconds=60, lease_seconds=300)
@@ -182,7 +182,7 @@ class RawRecorder(MemoryMailer):
 def test_raw_sending_takes_the_envelope_from_the_stored_message(app: Flask) -> None:
     from email.headerregistry import Address
 
-    with app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         message = EmailMessage()
         message["From"] = Address("A newsletter name long enough to be folded " * 3,
                                   addr_spec="news@example.com")

@@ -23,7 +23,7 @@ from newsletter_service.models import (
     SubscriptionStatus,
 )
 
-from .factories import all_rows, deliver, link_in, make_newsletter, text_body
+from .factories import all_rows, deliver, link_in, make_newsletter, open_session, text_body
 
 MANAGE_LINK = re.compile(r"http://newsletters\.test(/preferences/[A-Za-z0-9_\-]+)")
 CONSENT = "I agree to receive Weekend Reads."
@@ -59,12 +59,12 @@ def confirmed_reader(app: Flask, client: FlaskClient, mailer: MemoryMailer,
 
 
 def statuses(app: Flask) -> dict[str, SubscriptionStatus]:
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         return {s.newsletter.slug: s.status for s in session.scalars(select(Subscription))}
 
 
 def manage_token(app: Flask, email: str = "reader@example.com") -> str:
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         token = session.scalar(select(Subscriber.manage_token)
                                .where(Subscriber.email_key == email))
         assert token
@@ -210,7 +210,7 @@ def test_the_token_is_the_readers_stable_and_dies_with_erasure(
     assert link_in(mail.outbox[-1], MANAGE_LINK) == link  # one link for the reader
     other = confirmed_reader(newsletters, client, mail, "other@example.com")
     assert other != link
-    with newsletters.app_context(), newsletters.extensions["db_sessionmaker"]() as session:
+    with open_session(newsletters) as session:
         reader = session.scalar(select(Subscriber).where(Subscriber.email_key ==
                                                          "reader@example.com"))
         privacy.erase(session, reader)
@@ -248,7 +248,7 @@ def test_no_email_is_queued_by_the_centre(newsletters: Flask, mail: MemoryMailer
 def test_choices_saved_in_the_centre_reach_the_sending_system_as_webhook_events(
         newsletters: Flask, mail: MemoryMailer) -> None:
     link = confirmed_reader(newsletters, newsletters.test_client(), mail)
-    with newsletters.app_context(), newsletters.extensions["db_sessionmaker"]() as session:
+    with open_session(newsletters) as session:
         webhooks.add_webhook(session, "http://127.0.0.1:9/hook")
     newsletters.test_client().post(link, data={"newsletters": ["weekly"]})
     queued = [(webhooks.event_type(row.message), json.loads(row.message)["data"]["newsletter"])

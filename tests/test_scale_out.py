@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from newsletter_service.models import OutboxMessage, OutboxStatus
 
-from .factories import queue
+from .factories import open_session, queue
 from .smtp_sink import SMTPSink
 
 pytestmark = pytest.mark.postgres
@@ -37,7 +37,7 @@ def test_three_workers_send_10000_emails_exactly_once(pg_app: Flask, smtp_sink: 
     assert all(sent > 0 for sent in sent_by_worker), sent_by_worker  # all three took part
     counts = Counter(m.message["Message-ID"] for m in smtp_sink.received)
     assert len(counts) == MESSAGES and set(counts.values()) == {1}
-    with pg_app.extensions["db_sessionmaker"]() as session:
+    with open_session(pg_app) as session:
         statuses = dict(session.execute(
             select(OutboxMessage.status, func.count()).group_by(OutboxMessage.status)).all())
     assert statuses == {OutboxStatus.sent: MESSAGES}

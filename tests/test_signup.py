@@ -16,7 +16,7 @@ from newsletter_service.models import (
     SubscriptionStatus,
 )
 
-from .factories import all_rows, make_newsletter, outbox_rows
+from .factories import all_rows, make_newsletter, open_session, outbox_rows
 
 SUCCESS = "Thank you for signing up for this newsletter. We&#39;ve sent you a confirmation email."
 
@@ -147,7 +147,7 @@ def test_same_answer_whatever_the_address_was(app: Flask, client: FlaskClient,
                                               newsletters: None, before: str) -> None:
     first = client.post("/newsletters/daily/subscribe", json={"email": "same@example.com"})
     if before == "confirmed":
-        with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+        with open_session(app) as session:
             subscription = session.query(Subscription).one()
             subscription.status = SubscriptionStatus.confirmed
             session.commit()

@@ -26,7 +26,7 @@ from newsletter_service.models import (
 from newsletter_service.webhook_delivery import WebhookSettings, deliver_webhooks
 from newsletter_service.worker import deliver_events_once, webhook_settings
 
-from .factories import UNSUBSCRIBE_LINK, all_rows, deliver, link_in, make_newsletter
+from .factories import UNSUBSCRIBE_LINK, all_rows, deliver, link_in, make_newsletter, open_session
 from .webhook_receiver import Receiver, running_receiver, wait_for
 
 ALL = list(webhooks.EVENTS)
@@ -38,7 +38,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def add_endpoint(app: Flask, receiver: Receiver, events: list[str] | None = None) -> int:
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         endpoint = webhooks.add_webhook(session, receiver.url, events)
         receiver.secret = endpoint.secret or ""
         return endpoint.id
@@ -50,7 +50,7 @@ def sign_up(client: FlaskClient, email: str) -> None:
 
 
 def erase(app: Flask, email: str) -> None:
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         subscriber = session.scalars(select(Subscriber).where(Subscriber.email == email)).one()
         privacy.erase(session, subscriber)
 
@@ -276,7 +276,7 @@ def test_this_wasnt_me_tells_the_sending_system_too(app: Flask, receiver: Receiv
     make_newsletter(app)
     add_endpoint(app, receiver)
     sign_up(app.test_client(), "bombed@example.com")
-    with app.app_context(), app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         subscriptions = list(session.scalars(select(Subscription)))
         token = not_me.not_me_url(subscriptions).rsplit("/", 1)[1]
         not_me.say_not_me(session, token, ConsentOrigin(ip="192.0.2.9"))

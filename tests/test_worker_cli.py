@@ -17,7 +17,7 @@ from sqlalchemy import update
 from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import Subscriber, Subscription, utcnow
 
-from .factories import all_rows, make_newsletter, subscribe
+from .factories import all_rows, make_newsletter, open_session, subscribe
 
 SCRIPT = str(Path(sys.executable).parent / "newsletter-service")
 
@@ -65,7 +65,7 @@ def test_purge_unconfirmed_removes_only_old_pending_signups(app: Flask,
     make_newsletter(app)
     subscribe(app, "old@example.com")
     subscribe(app, "new@example.com")
-    with app.extensions["db_sessionmaker"]() as session:
+    with open_session(app) as session:
         session.execute(update(Subscription).where(Subscription.id == 1)
                         .values(created_at=utcnow() - timedelta(days=31)))
         session.commit()
