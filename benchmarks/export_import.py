@@ -89,10 +89,10 @@ def fill(path: Path, sizes: dict[str, int]) -> float:
         newsletter_id = add_newsletter(db, slug)
         for start in range(first, first + count, 50_000):
             ids = range(start + 1, min(start + 50_001, first + count + 1))
-            db.executemany("INSERT INTO subscribers (id, email, email_key, created_at)"
-                           " VALUES (?, ?, ?, ?)",
-                           ((i, f"reader{i}@example.com", f"reader{i}@example.com", TIME)
-                            for i in ids))
+            db.executemany("INSERT INTO subscribers (id, email, email_key, created_at,"
+                           " manage_token) VALUES (?, ?, ?, ?, ?)",
+                           ((i, f"reader{i}@example.com", f"reader{i}@example.com", TIME,
+                             f"manage-{i}") for i in ids))
             db.executemany(
                 "INSERT INTO subscriptions (id, subscriber_id, newsletter_id, status, name,"
                 " source, consent_given, consent_version, token_version, created_at,"
@@ -151,8 +151,9 @@ def floor_import(database: str, source: str) -> None:
         reader = csv.reader(file)
         next(reader)
         while batch := [row for _, row in zip(range(BATCH), reader, strict=False)]:
-            db.executemany("INSERT OR IGNORE INTO subscribers (email, email_key, created_at)"
-                           " VALUES (?, ?, ?)", ((r[0], r[0].lower(), TIME) for r in batch))
+            db.executemany("INSERT OR IGNORE INTO subscribers (email, email_key, created_at,"
+                           " manage_token) VALUES (?, ?, ?, lower(hex(randomblob(18))))",
+                           ((r[0], r[0].lower(), TIME) for r in batch))
             db.executemany(
                 "INSERT OR IGNORE INTO subscriptions (subscriber_id, newsletter_id, status,"
                 " name, source, consent_given, token_version, created_at, confirmed_at)"
