@@ -224,3 +224,26 @@ def test_two_simultaneous_right_codes_confirm_once(app_with_newsletters: Flask,
     assert sorted(answers) == [200, 422]
     assert len(confirmed_events(app)) == 1
     assert [r.kind for r in all_rows(app, OutboxMessage)] == ["confirm", "welcome"]
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_the_code_answers_in_the_newsletters_language_whatever_the_browser(
+        app: Flask, client: FlaskClient, mailer: MemoryMailer, as_json: bool) -> None:
+    """Found trying it as a reader: a Ukrainian box said "You're subscribed" in English."""
+    make_newsletter(app, "tyzhden", "Тиждень", language="uk")
+    sign_up(client, slug="tyzhden")
+    deliver(app)
+    # The Ukrainian mail names it "код", on a line of its own with the six digits.
+    found = re.search(r"^.*\bкод\b.*?\b(\d{6})\b", text_body(mailer.outbox[-1]), re.MULTILINE)
+    assert found
+    code = found.group(1)
+    english = {"Accept-Language": "en"}
+    if as_json:
+        status, body = post_code(client, code, headers=english)
+        answer = str(body["message"])  # type: ignore[index]
+    else:
+        response = client.post("/confirm/code", headers=english,
+                               data={"email": "reader@example.com", "code": code})
+        status, answer = response.status_code, response.get_data(as_text=True)
+    assert status == 200
+    assert "Тиждень" in answer and "subscribed" not in answer and "confirmed" not in answer

@@ -11,6 +11,7 @@ from ...addresses import InvalidAddress, normalize_address
 from ...confirmation_codes import WrongCode
 from ...consent import ConsentOrigin
 from ...db import get_session
+from ...i18n import use_language_of
 from ...scanners import may_be_scanner
 from ...tokens import InvalidToken
 from ..errors import error_response, wants_json
@@ -51,6 +52,7 @@ def confirm_code() -> ResponseValue:
             return jsonify(ok=False, errors={"code": [wrong_code()]}), 422
         return render_template("code.html", email=email, error=wrong_code(),
                                embed=is_embedded()), 422
+    use_language_of(outcome.newsletters)  # the newsletter's, not the browser's
     names = ", ".join(n.name for n in outcome.newsletters)
     if wants_json():
         return jsonify(ok=True, status="confirmed",
