@@ -12,7 +12,7 @@ import io
 import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from itertools import islice
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -44,6 +44,9 @@ FORMATS = ("csv", "json")
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
 CHUNK_ROWS = 1000
+# Cells a reader, an import or a forwarded header wrote: an IP or a source too.
+_OUTSIDE_TEXT = tuple(ALL_COLUMNS.index(column) for column in (
+    "email", "name", "newsletter", "source", "signup_ip", "confirmation_ip"))
 
 
 class InvalidExport(ValueError):
@@ -131,18 +134,15 @@ def _rows(session: Session, spec: ExportSpec) -> Iterator[list[Any]]:
             _query(spec).execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS))
         for (email, name, status, created, confirmed, unsubscribed, source, sub_id,
              manage_token, signup_ip, confirmation_ip, consent_version) in result:
-            yield [email, name or "", slug, status.value, _time(created), _time(confirmed),
-                   _time(unsubscribed), source or "", link + token(sub_id), manage + manage_token,
-                   signup_ip or "", confirmation_ip or "",
-                   "" if consent_version is None else consent_version]
+            yield [email, name or "", slug, status.value, created.isoformat(),
+                   confirmed.isoformat() if confirmed else "",
+                   unsubscribed.isoformat() if unsubscribed else "", source or "",
+                   link + token(sub_id), manage + manage_token, signup_ip or "",
+                   confirmation_ip or "", "" if consent_version is None else consent_version]
     finally:
         # A web response is streamed after the request's teardown closed its session:
         # end this read transaction here (on SQLite it holds the write lock).
         session.rollback()
-
-
-def _time(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else ""
 
 
 def neutralize(cell: str) -> str:
@@ -154,16 +154,24 @@ def _csv_chunks(rows: Iterator[list[Any]], raw: bool) -> Iterator[tuple[str, int
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # RFC 4180: quotes as needed, CRLF line ends
     writer.writerow(ALL_COLUMNS)
-    pending = 0
+    while chunk := list(islice(rows, CHUNK_ROWS)):
+        if not raw:
+            _neutralize_rows(chunk)
+        writer.writerows(chunk)
+        yield _drain(buffer), len(chunk)
+    yield _drain(buffer), 0
+
+
+def _neutralize_rows(rows: list[list[Any]]) -> None:
+    """Neutralize, in place, every cell that holds text from outside the service.
+
+    The other cells are the service's own: a status, ISO times, links from the base URL,
+    a number. None of them can start like a formula.
+    """
     for row in rows:
-        if not raw:  # every text cell: an IP or a source may come from a forwarded header
-            row = [neutralize(cell) if isinstance(cell, str) else cell for cell in row]
-        writer.writerow(row)
-        pending += 1
-        if pending == CHUNK_ROWS:
-            yield _drain(buffer), pending
-            pending = 0
-    yield _drain(buffer), pending
+        for position in _OUTSIDE_TEXT:
+            if row[position].startswith(FORMULA_STARTS):
+                row[position] = "'" + row[position]
 
 
 def _json_chunks(rows: Iterator[list[Any]]) -> Iterator[tuple[str, int]]:

@@ -7,7 +7,10 @@ version on the subscription revokes every link issued before.
 
 from __future__ import annotations
 
+import base64
 import enum
+import hmac
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +18,6 @@ from datetime import UTC, datetime
 from itsdangerous import (
     BadSignature,
     SignatureExpired,
-    Signer,
     TimestampSigner,
     URLSafeSerializer,
     URLSafeTimedSerializer,
@@ -94,18 +96,41 @@ def lasting_token_maker(secret_key: str | list[str],
                         purpose: Purpose) -> Callable[[list[tuple[int, int]]], str]:
     """Return a ``make_lasting_token`` for many tokens at once, such as an export's rows.
 
-    The key is derived once (itsdangerous derives it per signature): a Signer told the
-    derived key and no derivation signs exactly as the serializer's own signer would.
+    The key is derived once (itsdangerous derives it per signature), and a token is encoded
+    as ``URLSafeSerializer.dumps`` encodes it, byte for byte (tests/test_tokens.py), in a few
+    microseconds rather than fifteen: compact JSON, zlib only where it could make the
+    payload shorter, URL-safe base64 without padding, and the HMAC in one call.
     """
     serializer = _lasting_serializer(secret_key, purpose)
     own = serializer.make_signer()
-    signer = Signer(own.derive_key(), key_derivation="none", digest_method=own.digest_method)
+    key, digest = own.derive_key(), own.digest_method
+    separator = own.sep
 
     def make(subscriptions: list[tuple[int, int]]) -> str:
-        payload = [[int(sub_id), int(version)] for sub_id, version in subscriptions]
-        return signer.sign(serializer.dump_payload(payload)).decode()
+        text = ",".join(f"[{int(sub_id)},{int(version)}]" for sub_id, version in subscriptions)
+        payload = _url_safe_payload(f"[{text}]".encode())
+        signature = hmac.digest(key, payload, digest)
+        return (payload + separator + _base64(signature)).decode()
 
     return make
+
+
+# Shorter JSON never compresses (zlib adds 6 bytes of frame and 5 literals take 5 more);
+# itsdangerous keeps a compressed payload only when it saves two bytes.
+_NEVER_COMPRESSES = 12
+
+
+def _url_safe_payload(json: bytes) -> bytes:
+    """Return what ``URLSafeSerializer.dump_payload`` makes of already dumped JSON."""
+    if len(json) > _NEVER_COMPRESSES:
+        compressed = zlib.compress(json)
+        if len(compressed) < len(json) - 1:
+            return b"." + _base64(compressed)
+    return _base64(json)
+
+
+def _base64(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
 
 
 def read_lasting_token(secret_key: str | list[str], purpose: Purpose, token: str) -> TokenClaims:
