@@ -89,9 +89,8 @@ def queue_confirmation(session: Session, subscriptions: list[Subscription], to: 
     rendered = emails.confirmation_bytes([s.newsletter for s in subscriptions], to,
                                          links.confirm_url(token), code,
                                          not_me.not_me_url(subscriptions))
-    row = outbox.enqueue_raw(session, rendered.raw, rendered.recipient,
-                             sender=current_app.config["MAIL_FROM"], kind=CONFIRM_KIND,
-                             subscriber_id=first.subscriber_id, subscription_id=first.id)
+    row = outbox.enqueue_rendered(session, rendered, kind=CONFIRM_KIND,
+                                  subscriber_id=first.subscriber_id, subscription_id=first.id)
     row.mailbox_key = mailbox_key(to)
     row.recipient_domain = row.mailbox_key.rpartition("@")[2]
 
@@ -143,7 +142,7 @@ def _queue_stamped(session: Session, newsletter: Newsletter, due: list[tuple[int
     confirm_token = token_maker(links.signing_key(), Purpose.confirm)
     not_me_token = token_maker(links.signing_key(), Purpose.not_me)
     codes = confirmation_codes.issue_codes(session, [(sub, sid, 1) for sid, sub, _ in due])
-    base, sender, now = links.base_url(), current_app.config["MAIL_FROM"], utcnow()
+    base, now = links.base_url(), utcnow()
     rows = []
     for (subscription_id, subscriber_id, email), code in zip(due, codes, strict=True):
         claims = [(subscription_id, 1)]
@@ -153,8 +152,9 @@ def _queue_stamped(session: Session, newsletter: Newsletter, due: list[tuple[int
         mailbox = mailboxes[email]
         rows.append({"kind": CONFIRM_KIND, "subscriber_id": subscriber_id,
                      "subscription_id": subscription_id, "recipient": rendered.recipient,
-                     "sender": sender, "message": rendered.raw, "status": OutboxStatus.pending,
-                     "attempts": 0, "next_attempt_at": now, "created_at": now,
+                     "sender": rendered.sender, "message": rendered.raw,
+                     "status": OutboxStatus.pending, "attempts": 0, "next_attempt_at": now,
+                     "created_at": now,
                      "mailbox_key": mailbox, "recipient_domain": mailbox.rpartition("@")[2]})
     session.execute(insert(OutboxMessage.__table__), rows)
 

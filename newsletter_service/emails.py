@@ -48,10 +48,11 @@ DATE_MARKER = "Sat, 01 Jan 2000 00:00:00 +0000"
 
 @dataclass(frozen=True)
 class RenderedEmail:
-    """An email's bytes, ready for the outbox, and the address its envelope goes to."""
+    """An email's bytes, ready for the outbox, and its envelope: to whom, from whom."""
 
     raw: bytes
     recipient: str
+    sender: str
 
 
 def confirmation_bytes(newsletters: list[Newsletter], to: str, confirm_url: str,
@@ -111,14 +112,15 @@ def welcome_email(newsletter: Newsletter, to: str, unsubscribe_url: str,
 
 def _stamped(kind: str, newsletters: list[Newsletter], to: str, links: dict[str, str],
              build: Callable[[Mapping[str, str]], EmailMessage]) -> RenderedEmail:
+    config = current_app.config
     recipient, policy = recipient_address(to)
     envelope = recipient.addr_spec
     values = {"to": envelope, "date": _date_now(),
               "message_id": make_msgid(domain=_message_id_domain()), **links}
     template = _stamp_template(kind, newsletters, bool(policy.utf8), list(links), build)
     if template is None:  # debug, or a message that cannot be stamped: built in full
-        return RenderedEmail(as_bytes(build(values)), envelope)
-    return RenderedEmail(template.stamp(values), envelope)
+        return RenderedEmail(as_bytes(build(values)), envelope, config["MAIL_FROM"])
+    return RenderedEmail(template.stamp(values), envelope, config["MAIL_FROM"])
 
 
 def _stamp_template(kind: str, newsletters: list[Newsletter], utf8: bool, links: list[str],

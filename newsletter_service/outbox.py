@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import suppression_list
 from .domain_ceiling import defer_over_ceiling
+from .emails import RenderedEmail
 from .mailers import Mailer, MailerError
 from .models import OutboxMessage, OutboxStatus, Subscriber, SuppressionReason, utcnow
 
@@ -95,6 +96,14 @@ def enqueue_raw(session: Session, raw: bytes, recipient: str, *, sender: str | N
                         recipient=recipient, sender=sender, message=raw)
     session.add(row)
     return row
+
+
+def enqueue_rendered(session: Session, rendered: RenderedEmail, *, kind: str,
+                     subscriber_id: int | None = None,
+                     subscription_id: int | None = None) -> OutboxMessage:
+    """Queue an email built by emails.py with its envelope; the caller commits."""
+    return enqueue_raw(session, rendered.raw, rendered.recipient, sender=rendered.sender,
+                       kind=kind, subscriber_id=subscriber_id, subscription_id=subscription_id)
 
 
 def deliver_pending(sessions: sessionmaker[Session], mailer: Mailer, *, worker_id: str,

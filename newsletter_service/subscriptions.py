@@ -263,10 +263,11 @@ def purge_unconfirmed(session: Session, older_than_days: int) -> int:
 def _queue_welcome(session: Session, subscription: Subscription) -> None:
     url = links.unsubscribe_url(unsubscribe_token(subscription))
     reader = subscription.subscriber
-    message = emails.welcome_email(subscription.newsletter, reader.email, url,
-                                   links.manage_url(reader.manage_token))
-    outbox.enqueue(session, message, kind=WELCOME_KIND,
-                   subscriber_id=subscription.subscriber_id, subscription_id=subscription.id)
+    rendered = emails.welcome_bytes(subscription.newsletter, reader.email, url,
+                                    links.manage_url(reader.manage_token))
+    outbox.enqueue_rendered(session, rendered, kind=WELCOME_KIND,
+                            subscriber_id=subscription.subscriber_id,
+                            subscription_id=subscription.id)
 
 
 def _unsubscribe_targets(session: Session, token: str, lock: bool = False) -> list[Subscription]:
