@@ -33,6 +33,7 @@ from .models import (
     Newsletter,
     OutboxMessage,
     OutboxStatus,
+    SignupRequest,
     Subscription,
     utcnow,
 )
@@ -108,7 +109,7 @@ class DatabaseCollector(Collector):
             with self.engine.connect() as connection:
                 connection.execution_options(**{READ_ONLY: True})  # SQLite: no write lock
                 families = [*_event_counters(connection), *_subscription_gauges(connection),
-                            *_outbox_metrics(connection)]
+                            *_outbox_metrics(connection), _signups_waiting(connection)]
         except SQLAlchemyError as error:
             log.warning("metrics: the database did not answer: %s", type(error).__name__)
             up.add_metric([], 0)
@@ -161,6 +162,16 @@ def _subscription_gauges(connection: Connection) -> list[Metric]:
     for slug, status, count in sorted(rows):
         gauge.add_metric([slug, str(status)], count)
     return [gauge]
+
+
+def _signups_waiting(connection: Connection) -> Metric:
+    """Signups answered but not carried out yet (signup_queue.py): near 0 when all is well."""
+    gauge = GaugeMetricFamily(
+        f"{PREFIX}_signup_requests_waiting",
+        "Signups answered but not carried out yet; the web process does them at once, the "
+        "worker what it left. Those failed 5 times wait for an operator (see the log).")
+    gauge.add_metric([], connection.scalar(select(func.count()).select_from(SignupRequest)) or 0)
+    return gauge
 
 
 def _outbox_metrics(connection: Connection) -> list[Metric]:

@@ -443,3 +443,20 @@ class NotMeBlock(Base):
     mailbox_key: Mapped[str] = mapped_column(String(254), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     until: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SignupRequest(Base):
+    """A validated signup, stored in its request and carried out once answered (signup_queue)."""
+
+    __tablename__ = "signup_requests"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    newsletter_ids: Mapped[str] = mapped_column(String(400))  # "3,1": in the reader's order
+    email: Mapped[str] = mapped_column(String(320))
+    name: Mapped[str | None] = mapped_column(String(200))
+    consent: Mapped[bool]
+    ip: Mapped[str | None] = mapped_column(String(45))
+    user_agent: Mapped[str | None] = mapped_column(String(512))
+    source: Mapped[str | None] = mapped_column(String(2048))
+    attempts: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

@@ -22,6 +22,7 @@ from .models import (
     ErasedSubscription,
     OutboxMessage,
     OutboxStatus,
+    SignupRequest,
     Subscriber,
     Subscription,
     SuppressedAddress,
@@ -61,6 +62,8 @@ def erase(session: Session, subscriber: Subscriber) -> None:
     session.execute(update(Suppression).where(Suppression.key_hash == suppression_key(key))
                     .values(email=None))
     webhooks.emit_erased(session, email, subscriptions)
+    # A signup answered but not carried out yet (signup_queue.py) was made before: it goes too.
+    session.execute(delete(SignupRequest).where(SignupRequest.email == email))
     # consent_events and subscriptions go with it: ON DELETE CASCADE.
     session.execute(delete(Subscriber).where(Subscriber.id == subscriber.id)
                     .execution_options(synchronize_session=False))

@@ -12,6 +12,8 @@ from types import FrameType
 
 from flask import Flask
 
+from . import signup_queue
+from .db import get_session
 from .outbox import DATABASE_DOWN, DeliveryReport, RetryPolicy, deliver_pending, retry_delays
 from .webhook_delivery import WebhookSettings, deliver_webhooks
 
@@ -33,7 +35,9 @@ def worker_id() -> str:
 
 
 def deliver_once(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
-    """Deliver one batch of due emails."""
+    """Carry out the signups the web processes left, then deliver one batch of due emails."""
+    with app.app_context():  # its own session, closed with it
+        signup_queue.process_waiting(get_session())
     return deliver_pending(
         app.extensions["db_sessionmaker"], app.extensions["mailer"],
         worker_id=worker_id(), batch_size=app.config["WORKER_BATCH_SIZE"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -12,7 +13,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from newsletter_service import newsletters, outbox, subscriptions
@@ -21,6 +22,7 @@ from newsletter_service.consent import ConsentOrigin
 from newsletter_service.models import (
     Newsletter,
     OutboxMessage,
+    SignupRequest,
     Subscriber,
     Subscription,
     utcnow,
@@ -60,6 +62,21 @@ def all_rows(app: Flask, model: type) -> list[Any]:
     """Return every row of ``model``."""
     with open_session(app) as session:
         return list(session.scalars(select(model).order_by(model.id)))
+
+
+def wait_until_signups_carried_out(app: Flask, timeout: float = 15.0) -> None:
+    """Wait for a live server to carry out the signups it has answered (signup_queue.py).
+
+    A server answers first and carries the signup out right after: a test that reads the
+    database the moment its last answer arrived would race it.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open_session(app) as session:
+            if not session.scalar(select(func.count()).select_from(SignupRequest)):
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"signups still waiting after {timeout} s")
 
 
 def outbox_rows(app: Flask) -> list[OutboxMessage]:

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from newsletter_service.models import OutboxMessage, Subscriber, Subscription
 
-from .factories import make_newsletter, open_session
+from .factories import make_newsletter, open_session, wait_until_signups_carried_out
 from .servers import Gunicorn
 
 
@@ -55,6 +55,7 @@ def test_500_signups_from_many_threads_lose_none(db_app: Flask, server: Gunicorn
     with ThreadPoolExecutor(max_workers=16) as pool:
         statuses = Counter(pool.map(lambda e: post_signup(server.url, e), emails))
     assert statuses == {200: 500}
+    wait_until_signups_carried_out(db_app)  # the last answers' signups, moments later
     assert count(db_app, Subscription) == 500
     assert count(db_app, OutboxMessage) == 500
 
@@ -71,6 +72,7 @@ def test_50_simultaneous_signups_of_one_address_give_one_subscription(
     with ThreadPoolExecutor(max_workers=50) as pool:
         statuses = Counter(pool.map(sign_up, range(50)))
     assert statuses == {200: 50}
+    wait_until_signups_carried_out(db_app)
     assert count(db_app, Subscriber) == 1
     assert count(db_app, Subscription) == 1
     assert count(db_app, OutboxMessage) == 1  # at most one email

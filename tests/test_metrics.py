@@ -77,6 +77,7 @@ def test_metrics_count_signups_confirmations_and_unsubscribes_by_newsletter(
                     (("newsletter", "daily"), ("status", "unsubscribed")))] == 1
     assert samples[("newsletter_outbox_pending", ())] == 0
     assert samples[("newsletter_outbox_oldest_pending_age_seconds", ())] == 0
+    assert samples[("newsletter_signup_requests_waiting", ())] == 0  # all carried out
     assert samples[("newsletter_database_up", ())] == 1
 
 
@@ -142,3 +143,14 @@ def _unreachable_engine():  # type: ignore[no-untyped-def]
     from newsletter_service.db import make_engine
 
     return make_engine("postgresql://nobody@127.0.0.1:9/none", connect_args={"connect_timeout": 1})
+
+
+@pytest.mark.app_config(METRICS_TOKEN=TOKEN)
+def test_metrics_count_the_signups_answered_but_not_carried_out(app: Flask,
+                                                                client: FlaskClient) -> None:
+    make_newsletter(app, "daily", "The Daily")
+    # Flask's own client leaves the answer open: its signup waits, as after a crash.
+    unclosed = FlaskClient(app, app.response_class, use_cookies=False)
+    unclosed.post("/newsletters/daily/subscribe", json={"email": "waiting@example.com"})
+    assert scrape(client)[("newsletter_signup_requests_waiting", ())] == 1
+

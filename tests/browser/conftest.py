@@ -63,6 +63,28 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
+def done_before_answering(wsgi_app: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap an app so that what it leaves for after an answer runs before the answer is sent.
+
+    A server sends the answer, then closes it, which carries the signup out (signup_queue.py)
+    a few milliseconds after the page changed. These tests look at the database once the
+    page has changed; the timing itself is tested over gunicorn (tests/test_signup_queue.py,
+    tests/journey/, benchmarks/bench_answer_time.py).
+    """
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        answer: list[Any] = []
+        body = wsgi_app(environ, lambda *args: answer.extend(args) or (lambda _data: None))
+        try:
+            content = b"".join(body)
+        finally:
+            if hasattr(body, "close"):
+                body.close()
+        start_response(*answer)
+        return [content]
+
+    return app
+
+
 @contextmanager
 def serve(wsgi_app: Callable[..., Any]) -> Iterator[str]:
     """Serve a WSGI app on a free port in a thread; give its root URL."""
@@ -80,7 +102,7 @@ def serve(wsgi_app: Callable[..., Any]) -> Iterator[str]:
 @pytest.fixture
 def site(app: Flask) -> Iterator[Site]:
     """The app served live, its newsletters, and a publisher's page embedding them."""
-    with serve(app) as base, serve(publisher_app(base)) as publisher_root:
+    with serve(done_before_answering(app)) as base, serve(publisher_app(base)) as publisher_root:
         app.config["BASE_URL"] = base
         # Playwright types faster than any person: the fill-time trap is tested on its own.
         app.config["MIN_FILL_SECONDS"] = 0

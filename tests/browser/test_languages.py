@@ -21,7 +21,7 @@ from newsletter_service.worker import deliver_once
 
 from ..factories import make_newsletter, text_body
 from ..smtp_sink import SMTPSink
-from .conftest import Site, serve
+from .conftest import Site, done_before_answering, serve
 
 PAGE = """<!doctype html>
 <html lang="uk">
@@ -53,7 +53,8 @@ def ukrainian_page(base: str) -> Callable[..., Iterable[bytes]]:
 def uk_site(app: Flask, smtp_sink: SMTPSink) -> Iterator[Site]:
     """The app served live, a Ukrainian and an English newsletter, a page embedding both."""
     app.extensions["mailer"] = SMTPMailer(smtp_sink.host, smtp_sink.port, timeout=2)
-    with serve(app) as base, serve(ukrainian_page(base)) as publisher_root:
+    with serve(done_before_answering(app)) as base, \
+            serve(ukrainian_page(base)) as publisher_root:
         app.config["BASE_URL"] = base
         app.config["MIN_FILL_SECONDS"] = 0  # Playwright types faster than any person
         make_newsletter(app, "tyzhden", "Тиждень", language="uk",

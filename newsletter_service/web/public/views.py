@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext
 from sqlalchemy import text
 from werkzeug.datastructures import MultiDict
 
-from ... import confirmations, i18n, subscriptions
+from ... import confirmations, i18n, signup_queue, subscriptions
 from ...consent import ConsentOrigin
 from ...db import get_session
 from ...models import ConfirmMethod, Newsletter
@@ -30,6 +30,7 @@ from ..security import (
     is_embedded,
 )
 from . import bots, challenge
+from .after_answer import carry_out_signup_after
 from .codes import code_texts
 from .forms import PublicForm, combined_form_class, signup_form_class
 from .lookup import newsletter_or_404
@@ -101,8 +102,10 @@ def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> Respons
         name=form.name.data if "name" in form else None,
         consent=bool(form.consent.data) if "consent" in form else False,
     )
-    subscriptions.subscribe(get_session(), newsletters, signup, _origin())
-    return _subscribed(newsletters, form.address.email)
+    # Recorded now, carried out once answered: the answer takes as long for a new address
+    # as for a subscribed one (signup_queue.py).
+    request_id = signup_queue.record(get_session(), newsletters, signup, _origin())
+    return carry_out_signup_after(_subscribed(newsletters, form.address.email), request_id)
 
 
 def _subscribed(newsletters: list[Newsletter], email: str) -> ResponseValue:
