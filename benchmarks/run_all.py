@@ -1,10 +1,11 @@
-"""Run every benchmark of issue 7 and write the table to benchmarks/RESULTS.md.
+"""Run every benchmark and write the tables to benchmarks/RESULTS.md.
 
     .venv/bin/python benchmarks/run_all.py [--quick] [--db sqlite|postgresql]
 
-Runs bench_signup, bench_mail and bench_growth (and benchmarks/export_import.py when it
-exists with a ``main(argv)``), prints one table per database (SQLite, PostgreSQL) and
-writes it, with the date, the machine and the git commit, to benchmarks/RESULTS.md.
+Runs bench_signup, bench_mail and bench_growth (one table per database, SQLite and
+PostgreSQL, each beside its floor), then export_import.py and bench_email.py in their own
+processes, and bench_answer_time.py; writes it all, with the date, the machine and the
+git commit, to benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -92,13 +93,15 @@ def main(argv: list[str] | None = None) -> list[Result]:
         results += module.main(argv)
     extra_rows, extra_text = run_export_import(argv)
     email_text = run_email_bench()
+    log(f"== bench_answer_time {' '.join(argv)}")
+    answer_text = importlib.import_module("benchmarks.bench_answer_time").main(argv)
     results += extra_rows
     order = list(SECTION.values())
     results.sort(key=lambda r: order.index(r.section) if r.section in order else len(order))
     table = markdown(results)
     minutes = (time.monotonic() - started) / 60
     report = "\n".join([
-        "# Benchmarks of issue 7: signup, confirmation mail, growth",
+        "# Benchmarks: signup, confirmation mail, growth, export/import, emails, answer time",
         "",
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         f"- machine: {machine()}",
@@ -118,6 +121,8 @@ def main(argv: list[str] | None = None) -> list[Result]:
         report += "\n### export/import (benchmarks/export_import.py)\n\n" + extra_text
     if email_text:
         report += "\n### one confirmation email (benchmarks/bench_email.py)\n\n" + email_text
+    report += ("\n### answer time by what the address was (benchmarks/bench_answer_time.py)\n\n"
+               + answer_text)
     print("\n" + table)
     RESULTS.write_text(report)
     log(f"wrote {RESULTS}")
