@@ -152,6 +152,8 @@ def event_type(body: bytes) -> str:
 
 def emit(session: Session, event: str, subscription: Subscription) -> None:
     """Queue ``event`` about ``subscription`` for every endpoint that wants it (no commit)."""
+    if not _wanting(session, event):  # most installations: no endpoint, nothing to build
+        return
     data = subscription_data(subscription)
     _queue(session, event, data, subscriber_id=subscription.subscriber_id,
            subscription_id=subscription.id)
