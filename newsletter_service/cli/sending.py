@@ -7,10 +7,10 @@ from typing import BinaryIO
 import click
 from flask.cli import AppGroup
 
-from . import suppressions, webhooks
-from .addresses import InvalidAddress
-from .db import get_session
-from .models import SuppressionReason
+from .. import suppressions, webhooks
+from ..addresses import InvalidAddress
+from ..db import get_session
+from ..models import SuppressionReason
 
 
 @click.group("webhooks", cls=AppGroup)
