@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from .servers import serve_http, stop_http
 
 USER, TOKEN = "newsletter-sync", "s3cret-token"
 QUERY = re.compile(r"^subscribers\.email='((?:[^']|'')*)'$")
@@ -55,14 +56,12 @@ class FakeListmonk:
             def log_message(self, *args: object) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = serve_http(Handler, self.port)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        stop_http(self._server)
+        self._server = None
 
     def _answer(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         url = urlsplit(handler.path)

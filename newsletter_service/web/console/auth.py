@@ -105,10 +105,14 @@ def login() -> ResponseReturnValue:
         return Response(page, 429, {"Retry-After": str(refused.retry_after)})
     except admins.LoginFailed:
         return render_template("admin/login.html", form=form, error=WRONG)
+    _start_session(admin)
+    return redirect(_next_page())
+
+
+def _start_session(admin: Admin) -> None:
     session.clear()  # nothing from before the login survives it
     now = int(time.time())
     session.update(admin_id=admin.id, admin_version=admin.session_version, since=now, seen=now)
-    return redirect(_next_page())
 
 
 @bp.post("/logout")

@@ -114,16 +114,20 @@ def import_subscribers(slug: str) -> str | tuple[str, int]:
     form = ImportForm()
     if not form.validate_on_submit():
         return render_template("admin/import.html", newsletter=newsletter, form=form, report=None)
-    lines = io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig",
-                             errors="surrogateescape", newline="")
     try:
-        report = imports.import_csv(get_session(), newsletter, lines,
+        report = imports.import_csv(get_session(), newsletter, _uploaded_lines(form),
                                     confirmed=form.confirmed.data, actor=actor())
     except imports.UnreadableFile as error:
         return render_template("admin/import.html", newsletter=newsletter, form=form,
                                report=None, error=error), 422
     return render_template("admin/import.html", newsletter=newsletter, form=form, report=report,
                            max_errors=MAX_SHOWN_ERRORS)
+
+
+def _uploaded_lines(form: ImportForm) -> io.TextIOWrapper:
+    """Return the uploaded file's lines; bytes that are no UTF-8 reach the import as such."""
+    return io.TextIOWrapper(form.file.data.stream, encoding="utf-8-sig",
+                            errors="surrogateescape", newline="")
 
 
 @bp.get("/sources")
