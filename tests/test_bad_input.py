@@ -18,7 +18,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from newsletter_service.models import FieldMode, Subscriber, Subscription
+from newsletter_service.models import FieldMode, SignupRequest, Subscriber, Subscription
 from newsletter_service.tokens import Purpose
 from newsletter_service.tokens import make_token as make_link_token
 
@@ -36,6 +36,7 @@ def newsletters(app: Flask) -> None:
 
 
 def assert_nothing_stored(app: Flask) -> None:
+    assert all_rows(app, SignupRequest) == []  # not even recorded for later
     assert all_rows(app, Subscriber) == []
     assert outbox_rows(app) == []
 
