@@ -8,7 +8,9 @@ script (``newsletter-service subscribers export/import``, the CLI's code path) i
 child process, and measures its wall time and peak memory (``ru_maxrss`` from
 ``os.wait4``). The floor is the least a program can do for the same rows: plain
 ``sqlite3`` and ``csv.writer`` for the export; ``sqlite3`` ``executemany`` in batches of
-1,000 for the import. Results go to standard output and ``benchmarks/work/results.md``.
+1,000 for the import. The API export downloads the same rows from gunicorn (2 workers)
+with a bearer token; its memory is the workers' peak. Results go to standard output and
+``benchmarks/work/results.md``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.request
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,6 +185,44 @@ def bench_export(database: Path, slug: str, newsletter_id: int, rows: int) -> li
     return [service, floor]
 
 
+def bench_api_export(database: Path, slug: str, rows: int) -> Run:
+    """Download ``slug``'s export from gunicorn (2 workers) with an API token.
+
+    Timed from the request to the last byte written to a file; the memory is the highest
+    peak (VmHWM) of the gunicorn workers.
+    """
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.common import Server  # imported here: the CLI runs above stay lean
+
+    env = app_env(database)
+    created = subprocess.run([str(CLI), "tokens", "create", f"bench-{time.time_ns()}"],
+                             env=env, capture_output=True, text=True, check=True)
+    token = created.stdout.strip().splitlines()[-1]
+    out = WORK / f"api-export-{slug}.csv"
+    with Server("wsgi:app", env) as server:
+        request = urllib.request.Request(
+            f"{server.url}/api/v1/newsletters/{slug}/subscribers?status=all",
+            headers={"Authorization": f"Bearer {token}"})
+        started = time.perf_counter()
+        with urllib.request.urlopen(request, timeout=600) as response, out.open("wb") as file:
+            shutil.copyfileobj(response, file, 1 << 20)
+        seconds = time.perf_counter() - started
+        peak = max(_peak_kib(pid) for pid in _children(server.process.pid))
+    return Run(f"export {rows:,} via the API (service)", rows, seconds, peak / 1024)
+
+
+def _children(pid: int) -> list[int]:
+    path = Path(f"/proc/{pid}/task/{pid}/children")
+    return [int(child) for child in path.read_text().split()] or [pid]
+
+
+def _peak_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
 def bench_import(template: Path, rows: int, confirmed: bool = True) -> list[Run]:
     """Import ``rows`` new readers, as confirmed or as pending (a confirmation email each)."""
     source = WORK / f"import-{rows}.csv"
@@ -212,7 +253,7 @@ def report(runs: list[Run], setup: str) -> str:
              "| --- | ---: | ---: | ---: | ---: | ---: |"]
     floors = {r.label.replace("(floor)", ""): r for r in runs if "(floor)" in r.label}
     for run in runs:
-        floor = floors.get(run.label.replace("(service)", ""))
+        floor = floors.get(run.label.replace(" via the API", "").replace("(service)", ""))
         ratio = f"{run.seconds / floor.seconds:.1f}×" if floor and floor is not run else ""
         lines.append(f"| {run.label} | {run.rows:,} | {run.seconds:.1f} | "
                      f"{run.rows_per_second:,.0f} | {run.peak_mib:.0f} | {ratio} |")
@@ -251,6 +292,11 @@ def main(argv: list[str] | None = None) -> None:
     # Pending: each new reader is also sent a confirmation email (the floor inserts only).
     runs += bench_import(template, args.small, confirmed=False)
     print(runs[-2], runs[-1], sep="\n", flush=True)
+    # Last: it imports the service into this process, which the children above would count
+    # (a child's peak memory includes what its parent held when it forked).
+    for slug, rows in (("big", args.rows), ("small", args.small)):
+        runs.append(bench_api_export(database, slug, rows))
+        print(runs[-1], flush=True)
     table = report(runs, setup)
     (WORK / "results.md").write_text(table)
     print(table)
