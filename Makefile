@@ -52,7 +52,7 @@ test: install catalogues
 screenshots: install catalogues
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/screenshots.py
 
-## bench: set up and run every benchmark beside its floor (about 25 minutes; BENCH_ARGS=--quick: 5).
+## bench: set up and run every benchmark beside its floor (about 15 minutes; BENCH_ARGS=--quick: 5).
 bench: install
 	$(BIN)/python benchmarks/run_all.py $(BENCH_ARGS)
 
