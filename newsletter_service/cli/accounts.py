@@ -9,6 +9,18 @@ from flask.cli import AppGroup
 
 from .. import admins, api_tokens
 from ..db import get_session
+from .errors import refusals_reported
+
+password_stdin_option = click.option(
+    "--password-stdin", is_flag=True,
+    help="Read the password from the first line of standard input (for scripts).")
+
+
+def _password(from_stdin: bool, prompt: str) -> str:
+    """Return the password from standard input's first line, or asked for twice."""
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt(prompt, hide_input=True, confirmation_prompt=True))
 
 
 @click.group("admins", cls=AppGroup)
@@ -18,35 +30,23 @@ def admins_group() -> None:
 
 @admins_group.command("create")
 @click.argument("email")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the password from the first line of standard input (for scripts).")
+@password_stdin_option
 def admins_create(email: str, password_stdin: bool) -> None:
     """Create an admin who logs in to /admin/ with EMAIL and a password."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    try:
+    password = _password(password_stdin, "Password")
+    with refusals_reported(admins.InvalidAdmin):
         admin = admins.create_admin(get_session(), email, password)
-    except admins.InvalidAdmin as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Created admin {admin.email}.")
 
 
 @admins_group.command("set-password")
 @click.argument("email")
-@click.option("--password-stdin", is_flag=True,
-              help="Read the password from the first line of standard input (for scripts).")
+@password_stdin_option
 def admins_set_password(email: str, password_stdin: bool) -> None:
     """Give an admin a new password; their console sessions end."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("New password", hide_input=True, confirmation_prompt=True)
-    try:
+    password = _password(password_stdin, "New password")
+    with refusals_reported(admins.InvalidAdmin):
         admin = admins.set_password(get_session(), email, password)
-    except admins.InvalidAdmin as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Changed the password of {admin.email}; their sessions have ended.")
 
 
@@ -54,10 +54,8 @@ def admins_set_password(email: str, password_stdin: bool) -> None:
 @click.argument("email")
 def admins_disable(email: str) -> None:
     """Stop an admin from logging in; their console sessions end."""
-    try:
+    with refusals_reported(admins.InvalidAdmin):
         admin = admins.set_disabled(get_session(), email, True)
-    except admins.InvalidAdmin as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Disabled admin {admin.email}.")
 
 
@@ -65,10 +63,8 @@ def admins_disable(email: str) -> None:
 @click.argument("email")
 def admins_enable(email: str) -> None:
     """Let a disabled admin log in again."""
-    try:
+    with refusals_reported(admins.InvalidAdmin):
         admin = admins.set_disabled(get_session(), email, False)
-    except admins.InvalidAdmin as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Enabled admin {admin.email}.")
 
 
@@ -81,10 +77,8 @@ def tokens_group() -> None:
 @click.argument("name")
 def tokens_create(name: str) -> None:
     """Create a token; it is shown once, on the last line."""
-    try:
+    with refusals_reported(api_tokens.TokenNameError):
         token = api_tokens.create_token(get_session(), name)
-    except api_tokens.TokenNameError as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Created token '{name}'. Keep it now: it is stored hashed and not shown again.")
     click.echo(token)
 
@@ -93,10 +87,8 @@ def tokens_create(name: str) -> None:
 @click.argument("name")
 def tokens_revoke(name: str) -> None:
     """Revoke a token: it stops working at once."""
-    try:
+    with refusals_reported(api_tokens.TokenNameError):
         api_tokens.revoke_token(get_session(), name)
-    except api_tokens.TokenNameError as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Revoked token '{name}'.")
 
 

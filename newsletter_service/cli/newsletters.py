@@ -8,6 +8,7 @@ from flask.cli import AppGroup
 from .. import i18n, newsletters
 from ..db import get_session
 from ..models import Newsletter
+from .errors import refusals_reported
 
 
 @click.group("newsletters", cls=AppGroup)
@@ -24,11 +25,9 @@ def newsletters_group() -> None:
               help="The language of its form, pages and emails.")
 def newsletters_add(slug: str, name: str, description: str, language: str) -> None:
     """Add a newsletter that asks for the email address alone."""
-    try:
+    with refusals_reported(newsletters.InvalidNewsletter):
         created = newsletters.create_newsletter(get_session(), slug, name,
                                                 description=description, language=language)
-    except newsletters.InvalidNewsletter as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Added {created.slug}: {created.name}")
 
 

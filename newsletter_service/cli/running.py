@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import click
 from flask import Flask, current_app
 from flask.cli import ScriptInfo, with_appcontext
 
 from .. import preflight, worker
+from ..outbox import DeliveryReport
 
 
 @click.command("worker")
@@ -20,16 +22,9 @@ def worker_command(once: bool) -> None:
     stop = threading.Event()
     worker.stop_on_signals(stop)
     if once:
-        total = 0
-        while not stop.is_set():
-            report = worker.deliver_once(app, stop)
-            total += report.sent
-            for error in report.errors:
-                click.echo(error, err=True)
-            if report.claimed < app.config["WORKER_BATCH_SIZE"]:
-                break
-        click.echo(f"Sent {total} emails.")
-        events = _deliver_events_once(app, stop)
+        sent = _drain(app, stop, worker.deliver_once, app.config["WORKER_BATCH_SIZE"])
+        click.echo(f"Sent {sent} emails.")
+        events = _drain(app, stop, worker.deliver_events_once, app.config["WEBHOOK_BATCH_SIZE"])
         if events:
             click.echo(f"Delivered {events} webhook and sync events.")
         return
@@ -57,14 +52,15 @@ def check_command(ctx: click.Context) -> None:
     click.echo("Ready.")
 
 
-def _deliver_events_once(app: Flask, stop: threading.Event) -> int:
-    """Deliver the due webhook and sync events; return how many were delivered."""
+def _drain(app: Flask, stop: threading.Event,
+           deliver: Callable[[Flask, threading.Event], DeliveryReport], batch_size: int) -> int:
+    """Deliver batches until one is not full (or ``stop``); return how many were delivered."""
     total = 0
     while not stop.is_set():
-        report = worker.deliver_events_once(app, stop)
+        report = deliver(app, stop)
         total += report.sent
         for error in report.errors:
             click.echo(error, err=True)
-        if report.claimed < app.config["WEBHOOK_BATCH_SIZE"]:
+        if report.claimed < batch_size:
             break
     return total

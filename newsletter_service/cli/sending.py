@@ -11,6 +11,7 @@ from .. import suppressions, webhooks
 from ..addresses import InvalidAddress
 from ..db import get_session
 from ..models import SuppressionReason
+from .errors import refusals_reported
 
 
 @click.group("webhooks", cls=AppGroup)
@@ -24,10 +25,8 @@ def webhooks_group() -> None:
               help="Comma-separated event types.")
 def webhooks_add(url: str, events: str) -> None:
     """Add an endpoint; print its secret alone on the last line."""
-    try:
+    with refusals_reported(webhooks.InvalidEndpoint):
         endpoint = webhooks.add_webhook(get_session(), url, events.split(","))
-    except webhooks.InvalidEndpoint as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Added webhook {endpoint.id}: {endpoint.url} ({endpoint.events})")
     click.echo("Its signing secret (give it to the receiver; it is not shown again):")
     click.echo(endpoint.secret)
@@ -46,10 +45,8 @@ def webhooks_list() -> None:
 @click.argument("endpoint_id", type=int)
 def webhooks_remove(endpoint_id: int) -> None:
     """Remove an endpoint or sync target, and its queued deliveries."""
-    try:
+    with refusals_reported(webhooks.UnknownEndpoint, message=f"No endpoint {endpoint_id}."):
         webhooks.remove_endpoint(get_session(), endpoint_id)
-    except webhooks.UnknownEndpoint:
-        raise click.ClickException(f"No endpoint {endpoint_id}.") from None
     click.echo(f"Removed endpoint {endpoint_id}.")
 
 
@@ -57,10 +54,8 @@ def webhooks_remove(endpoint_id: int) -> None:
 @click.argument("endpoint_id", type=int)
 def webhooks_resume(endpoint_id: int) -> None:
     """Resume a paused endpoint: its waiting deliveries go out again."""
-    try:
+    with refusals_reported(webhooks.UnknownEndpoint, message=f"No endpoint {endpoint_id}."):
         webhooks.resume_endpoint(get_session(), endpoint_id)
-    except webhooks.UnknownEndpoint:
-        raise click.ClickException(f"No endpoint {endpoint_id}.") from None
     click.echo(f"Resumed endpoint {endpoint_id}.")
 
 
@@ -77,11 +72,9 @@ def sync_group() -> None:
 @click.option("--api-token", required=True, help="Its token (stored; never printed).")
 def sync_add(system: str, url: str, list_id: int, api_user: str, api_token: str) -> None:
     """Add a sync target: confirmed readers, unsubscribes and erasures are pushed to it."""
-    try:
+    with refusals_reported(webhooks.InvalidEndpoint):
         target = webhooks.add_listmonk(get_session(), url, list_id=list_id,
                                        api_user=api_user, api_token=api_token)
-    except webhooks.InvalidEndpoint as error:
-        raise click.ClickException(str(error)) from None
     click.echo(f"Added {system} sync {target.id}: {target.url}, list {target.list_id}")
 
 
@@ -96,10 +89,8 @@ def suppressions_group() -> None:
               default="manual", show_default=True)
 def suppressions_add(email: str, reason: str) -> None:
     """Suppress an address; a complaint also unsubscribes it everywhere."""
-    try:
+    with refusals_reported(InvalidAddress):
         created = suppressions.add(get_session(), email, reason)
-    except InvalidAddress as error:
-        raise click.ClickException(str(error)) from None
     click.echo("Suppressed." if created else "Already suppressed.")
 
 
@@ -115,10 +106,8 @@ def suppressions_list() -> None:
 @click.argument("email")
 def suppressions_remove(email: str) -> None:
     """Lift an address's suppression."""
-    try:
+    with refusals_reported(InvalidAddress):
         removed = suppressions.remove(get_session(), email)
-    except InvalidAddress as error:
-        raise click.ClickException(str(error)) from None
     click.echo("Removed." if removed else "That address is not suppressed.")
 
 
