@@ -10,25 +10,23 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .servers import serve_http, stop_http
+from .servers import LoopbackFake, QuietHandler, running
 
 USER, TOKEN = "newsletter-sync", "s3cret-token"
 QUERY = re.compile(r"^subscribers\.email='((?:[^']|'')*)'$")
 
 
 @dataclass
-class FakeListmonk:
+class FakeListmonk(LoopbackFake):
     """listmonk's subscribers, each with its lists and their statuses."""
 
     subscribers: dict[int, dict[str, Any]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
-    port: int = 0
-    _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
@@ -37,10 +35,10 @@ class FakeListmonk:
     def by_email(self, email: str) -> dict[str, Any] | None:
         return next((s for s in self.subscribers.values() if s["email"] == email.lower()), None)
 
-    def start(self) -> None:
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         fake = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_GET(self) -> None:  # noqa: N802
                 fake._answer(self, "GET")
 
@@ -53,15 +51,7 @@ class FakeListmonk:
             def do_DELETE(self) -> None:  # noqa: N802
                 fake._answer(self, "DELETE")
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = serve_http(Handler, self.port)
-        self.port = self._server.server_address[1]
-
-    def stop(self) -> None:
-        stop_http(self._server)
-        self._server = None
+        return Handler
 
     def _answer(self, handler: BaseHTTPRequestHandler, method: str) -> None:
         url = urlsplit(handler.path)
@@ -139,7 +129,4 @@ def _send(handler: BaseHTTPRequestHandler, status: int, answer: dict[str, Any]) 
 
 def running_listmonk() -> Iterator[FakeListmonk]:
     """Yield a started fake; stop it after."""
-    fake = FakeListmonk()
-    fake.start()
-    yield fake
-    fake.stop()
+    return running(FakeListmonk())

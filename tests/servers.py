@@ -1,4 +1,4 @@
-"""Real processes and sockets for fault and load tests: gunicorn, and a TCP proxy to cut."""
+"""Real processes and sockets for tests: gunicorn, a TCP proxy to cut, loopback HTTP fakes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,11 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,22 +27,50 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def serve_http(handler: type[BaseHTTPRequestHandler], port: int = 0) -> ThreadingHTTPServer:
-    """Serve ``handler`` on loopback (port 0: a free one) in a daemon thread; return the server.
+class QuietHandler(BaseHTTPRequestHandler):
+    """A request handler that logs nothing: a failing test shows its output, not each request."""
 
-    ``stop_http`` stops it; the same port can then be served again.
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@dataclass
+class LoopbackFake:
+    """A stand-in HTTP service on loopback: ``start`` serves ``handler()``, ``stop`` stops it.
+
+    After a ``stop``, ``start`` listens on the same port again, as a service coming back would.
     """
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+
+    port: int = 0
+    _server: ThreadingHTTPServer | None = None
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        """Return the request handler class, bound to this fake."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Listen (port 0: a free one; after a ``stop``, the same port as before)."""
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), self.handler())
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self.port = self._server.server_address[1]
+
+    def stop(self) -> None:
+        """Stop listening: connections are refused until ``start``."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self._server = None
 
 
-def stop_http(server: ThreadingHTTPServer | None) -> None:
-    """Stop a server of ``serve_http``: connections are refused from now on."""
-    if server is not None:
-        server.shutdown()
-        server.server_close()
+Fake = TypeVar("Fake", bound=LoopbackFake)
+
+
+def running(fake: Fake) -> Iterator[Fake]:
+    """Yield ``fake`` started (for a fixture); stop it after."""
+    fake.start()
+    yield fake
+    fake.stop()
 
 
 class Gunicorn:

@@ -6,12 +6,12 @@ import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from .servers import serve_http, stop_http
+from .servers import LoopbackFake, QuietHandler, running
 
 
 @dataclass
@@ -27,26 +27,23 @@ class Received:
 
 
 @dataclass
-class Receiver:
+class Receiver(LoopbackFake):
     """Answers 204 to signed POSTs (after ``delay`` seconds); can go down and come back."""
 
     secret: str = ""
     delay: float = 0.0
-    port: int = 0
     received: list[Received] = field(default_factory=list)
     attempts: dict[str, int] = field(default_factory=dict)  # webhook-id: requests seen
     bad_signatures: list[str] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/hooks"
 
-    def start(self) -> None:
-        """Listen (on the same port as before, after a ``stop``)."""
+    def handler(self) -> type[BaseHTTPRequestHandler]:
         receiver = self
 
-        class Handler(BaseHTTPRequestHandler):
+        class Handler(QuietHandler):
             def do_POST(self) -> None:  # noqa: N802 - http.server's name
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 receiver._take(dict(self.headers.items()), body)
@@ -55,16 +52,7 @@ class Receiver:
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self._server = serve_http(Handler, self.port)
-        self.port = self._server.server_address[1]
-
-    def stop(self) -> None:
-        """Stop listening: connections are refused until ``start``."""
-        stop_http(self._server)
-        self._server = None
+        return Handler
 
     def types(self) -> list[str]:
         return [r.type for r in self.received]
@@ -82,10 +70,7 @@ class Receiver:
 
 def running_receiver() -> Iterator[Receiver]:
     """Yield a started receiver (set ``.secret`` to the endpoint's); stop it after."""
-    server = Receiver()
-    server.start()
-    yield server
-    server.stop()
+    return running(Receiver())
 
 
 def wait_for(condition: Any, timeout: float = 20.0) -> None:
