@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import email.policy
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -37,6 +36,7 @@ from flask_babel import force_locale
 
 from . import i18n
 from .models import Newsletter, utcnow
+from .outbox import RenderedEmail
 from .stamping import StampedMessage, StampError, marker, prepare
 
 # Longest line a 7bit or 8bit body may have (RFC 5322); longer ones need an encoding.
@@ -44,15 +44,6 @@ MAX_LINE = 998
 STAMP_CACHE_SIZE = 256
 # Shapes the per-reader values take while a message is built once for stamping.
 DATE_MARKER = "Sat, 01 Jan 2000 00:00:00 +0000"
-
-
-@dataclass(frozen=True)
-class RenderedEmail:
-    """An email's bytes, ready for the outbox, and its envelope: to whom, from whom."""
-
-    raw: bytes
-    recipient: str
-    sender: str
 
 
 def confirmation_bytes(newsletters: list[Newsletter], to: str, confirm_url: str,
@@ -79,7 +70,7 @@ def welcome_bytes(newsletter: Newsletter, to: str, unsubscribe_url: str,
 
 def as_bytes(message: EmailMessage) -> bytes:
     """Serialize with the message's own policy and the CRLF line ends SMTP sends."""
-    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+    return RenderedEmail.of(message).raw
 
 
 def confirmation_email(newsletter: Newsletter, to: str, confirm_url: str,

@@ -21,7 +21,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from . import suppression_list
 from .domain_ceiling import defer_over_ceiling
-from .emails import RenderedEmail
 from .mailers import Mailer, MailerError
 from .models import OutboxMessage, OutboxStatus, Subscriber, SuppressionReason, utcnow
 
@@ -75,35 +74,29 @@ class DeliveryReport:
                     ", giving up" if gave_up else "")
 
 
-def enqueue(session: Session, message: EmailMessage, *, kind: str,
+@dataclass(frozen=True)
+class RenderedEmail:
+    """An email's bytes, ready for the outbox, and its envelope: to whom, from whom."""
+
+    raw: bytes
+    recipient: str
+    sender: str | None
+
+    @classmethod
+    def of(cls, message: EmailMessage) -> RenderedEmail:
+        """Serialize a built message: its own policy, the CRLF line ends SMTP sends."""
+        raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+        sender = message["From"].addresses[0].addr_spec if message["From"] else None
+        return cls(raw, message["To"].addresses[0].addr_spec, sender)
+
+
+def enqueue(session: Session, rendered: RenderedEmail, *, kind: str,
             subscriber_id: int | None = None, subscription_id: int | None = None) -> OutboxMessage:
-    """Queue ``message`` in the caller's transaction; the caller commits."""
-    # The message's own policy (UTF-8 headers only where an address needs them), with
-    # the CRLF line ends SMTP sends, whoever built the message.
-    raw = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-    # The envelope's addresses: one To per email, and the From (the worker sends the bytes).
-    recipient = message["To"].addresses[0].addr_spec
-    sender = message["From"].addresses[0].addr_spec if message["From"] else None
-    return enqueue_raw(session, raw, recipient, sender=sender, kind=kind,
-                       subscriber_id=subscriber_id, subscription_id=subscription_id)
-
-
-def enqueue_raw(session: Session, raw: bytes, recipient: str, *, sender: str | None, kind: str,
-                subscriber_id: int | None = None,
-                subscription_id: int | None = None) -> OutboxMessage:
-    """Queue an already serialized message from ``sender`` to ``recipient``; the caller commits."""
+    """Queue an email in the caller's transaction; the caller commits."""
     row = OutboxMessage(kind=kind, subscriber_id=subscriber_id, subscription_id=subscription_id,
-                        recipient=recipient, sender=sender, message=raw)
+                        recipient=rendered.recipient, sender=rendered.sender, message=rendered.raw)
     session.add(row)
     return row
-
-
-def enqueue_rendered(session: Session, rendered: RenderedEmail, *, kind: str,
-                     subscriber_id: int | None = None,
-                     subscription_id: int | None = None) -> OutboxMessage:
-    """Queue an email built by emails.py with its envelope; the caller commits."""
-    return enqueue_raw(session, rendered.raw, rendered.recipient, sender=rendered.sender,
-                       kind=kind, subscriber_id=subscriber_id, subscription_id=subscription_id)
 
 
 def deliver_pending(sessions: sessionmaker[Session], mailer: Mailer, *, worker_id: str,

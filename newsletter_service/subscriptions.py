@@ -265,7 +265,7 @@ def _queue_welcome(session: Session, subscription: Subscription) -> None:
     reader = subscription.subscriber
     rendered = emails.welcome_bytes(subscription.newsletter, reader.email, url,
                                     links.manage_url(reader.manage_token))
-    outbox.enqueue_rendered(session, rendered, kind=WELCOME_KIND,
+    outbox.enqueue(session, rendered, kind=WELCOME_KIND,
                             subscriber_id=subscription.subscriber_id,
                             subscription_id=subscription.id)
 

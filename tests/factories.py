@@ -27,6 +27,7 @@ from newsletter_service.models import (
     Subscription,
     utcnow,
 )
+from newsletter_service.outbox import RenderedEmail
 
 
 @contextmanager
@@ -114,7 +115,7 @@ def queue(app: Flask, count: int, kind: str = "test") -> None:
     """Put ``count`` numbered emails in the outbox, due now."""
     with open_session(app) as session:
         for index in range(count):
-            outbox.enqueue(session, numbered_email(index), kind=kind)
+            outbox.enqueue(session, RenderedEmail.of(numbered_email(index)), kind=kind)
         session.commit()
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import update
 from newsletter_service import db, outbox
 from newsletter_service.mailers import FailingMailer, MailerError, MemoryMailer, create_mailer
 from newsletter_service.models import OutboxMessage, OutboxStatus, utcnow
-from newsletter_service.outbox import RetryPolicy, deliver_pending
+from newsletter_service.outbox import RenderedEmail, RetryPolicy, deliver_pending
 from newsletter_service.worker import run_forever
 
 from .factories import all_rows, make_due, numbered_email, open_session, queue
@@ -155,7 +155,7 @@ def test_claims_skip_rows_locked_by_another_worker(app: Flask, request: pytest.F
     with sessions() as session:
         session.execute(update(OutboxMessage).values(status=OutboxStatus.sent))
         for index in range(4):
-            outbox.enqueue(session, numbered_email(index), kind="lock-test")
+            outbox.enqueue(session, RenderedEmail.of(numbered_email(index)), kind="lock-test")
         session.commit()
     with sessions() as holder:  # another worker mid-claim holds two rows
         locked = holder.scalars(
@@ -189,7 +189,7 @@ def test_raw_sending_takes_the_envelope_from_the_stored_message(app: Flask) -> N
         message["To"] = Address("Reader", addr_spec="reader@bücher.example")
         message["Subject"] = "Hi"
         message.set_content("Hello")
-        outbox.enqueue(session, message, kind="test")
+        outbox.enqueue(session, RenderedEmail.of(message), kind="test")
         session.commit()
     recorder = RawRecorder()
     assert deliver(app, recorder).sent == 1
