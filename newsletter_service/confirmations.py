@@ -90,7 +90,7 @@ def queue_confirmation(session: Session, subscriptions: list[Subscription], to: 
                                          links.confirm_url(token), code,
                                          not_me.not_me_url(subscriptions))
     row = outbox.enqueue(session, rendered, kind=CONFIRM_KIND,
-                                  subscriber_id=first.subscriber_id, subscription_id=first.id)
+                         subscriber_id=first.subscriber_id, subscription_id=first.id)
     row.mailbox_key = mailbox_key(to)
     row.recipient_domain = row.mailbox_key.rpartition("@")[2]
 

@@ -145,11 +145,6 @@ def _rows(session: Session, spec: ExportSpec) -> Iterator[list[Any]]:
         session.rollback()
 
 
-def neutralize(cell: str) -> str:
-    """Return ``cell`` with a leading ``'`` when a spreadsheet would run it as a formula."""
-    return f"'{cell}" if cell.startswith(FORMULA_STARTS) else cell
-
-
 def _csv_chunks(rows: Iterator[list[Any]], raw: bool) -> Iterator[tuple[str, int]]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)  # RFC 4180: quotes as needed, CRLF line ends

@@ -266,8 +266,7 @@ def _queue_welcome(session: Session, subscription: Subscription) -> None:
     rendered = emails.welcome_bytes(subscription.newsletter, reader.email, url,
                                     links.manage_url(reader.manage_token))
     outbox.enqueue(session, rendered, kind=WELCOME_KIND,
-                            subscriber_id=subscription.subscriber_id,
-                            subscription_id=subscription.id)
+                   subscriber_id=subscription.subscriber_id, subscription_id=subscription.id)
 
 
 def _unsubscribe_targets(session: Session, token: str, lock: bool = False) -> list[Subscription]:

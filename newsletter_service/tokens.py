@@ -97,7 +97,7 @@ def lasting_token_maker(secret_key: str | list[str],
     """Return a ``make_lasting_token`` for many tokens at once, such as an export's rows.
 
     The key is derived once (itsdangerous derives it per signature), and a token is encoded
-    as ``URLSafeSerializer.dumps`` encodes it, byte for byte (tests/test_tokens.py), in a few
+    as ``URLSafeSerializer.dumps`` encodes it, byte for byte (tests/test_properties.py), in a few
     microseconds rather than fifteen: compact JSON, zlib only where it could make the
     payload shorter, URL-safe base64 without padding, and the HMAC in one call.
     """
