@@ -7,8 +7,8 @@ from flask.typing import ResponseReturnValue as ResponseValue
 from flask_babel import gettext as _
 
 from ... import i18n
-from ... import preferences as service
 from ...db import get_session
+from ...preferences import Preferences, UnknownChoice, read_preferences, save_preferences
 from ...tokens import InvalidToken
 from ..errors import error_response, wants_json
 from ..security import capability_link
@@ -21,7 +21,7 @@ bp = Blueprint("preferences", __name__)
 def page(token: str) -> ResponseValue:
     """Show the reader's choices; never changes them."""
     try:
-        chosen = service.read_preferences(get_session(), token)
+        chosen = read_preferences(get_session(), token)
     except InvalidToken:
         return _invalid_link()
     return _answer(chosen, token)
@@ -35,16 +35,16 @@ def save(token: str) -> ResponseValue:
     if wanted is None:
         return _refused(_("Send the newsletters you want as a list of their names."))
     try:
-        chosen = service.save_preferences(get_session(), token, wanted, ip=request.remote_addr,
+        chosen = save_preferences(get_session(), token, wanted, ip=request.remote_addr,
                                           user_agent=request.user_agent.string or None)
     except InvalidToken:
         return _invalid_link()
-    except service.UnknownChoice as unknown:
+    except UnknownChoice as unknown:
         return _refused(_("There is no newsletter called “%(slug)s”.", slug=unknown.slug))
     return _answer(chosen, token, saved=True)
 
 
-def _answer(chosen: service.Preferences, token: str, saved: bool = False) -> ResponseValue:
+def _answer(chosen: Preferences, token: str, saved: bool = False) -> ResponseValue:
     i18n.use_language(chosen.language or i18n.browser_language())
     if wants_json():
         return jsonify(chosen.as_json())
