@@ -273,3 +273,13 @@ def test_line_breaks_stay_allowed_in_the_multi_line_texts(app: Flask, admin: Fla
     assert form_post(admin, "/admin/newsletters/new", data).status_code == 302
     [newsletter] = all_rows(app, Newsletter)
     assert newsletter.success_message == "Thanks.\r\nSee you soon."
+
+
+def test_the_console_manages_an_inactive_newsletter_and_404s_an_unknown_one(
+        app: Flask, admin: FlaskClient) -> None:
+    make_newsletter(app, "paused", "Paused Weekly", is_active=False)
+    assert admin.get("/admin/newsletters/paused").status_code == 200  # readers get 404 there
+    assert admin.get("/newsletters/paused").status_code == 404
+    assert admin.get("/admin/newsletters/paused/export").status_code == 200
+    assert admin.get("/admin/newsletters/nope").status_code == 404
+    assert admin.get("/admin/newsletters/nope/export").status_code == 404

@@ -14,10 +14,11 @@ from werkzeug.exceptions import HTTPException
 from .. import api_tokens, imports, newsletters, privacy, readers, suppressions
 from ..addresses import InvalidAddress, normalize_address
 from ..db import get_session
-from ..models import Newsletter, SuppressionReason
+from ..models import SuppressionReason
 from .console.downloads import export_download
 from .errors import ERROR_MESSAGES
 from .limits import rate_limited
+from .lookup import any_newsletter_or_404
 
 # Every request counts, before authentication: a wrong token too.
 bp = rate_limited("RATELIMIT_API")(Blueprint("api", __name__, url_prefix="/api/v1"))
@@ -47,13 +48,13 @@ def list_newsletters() -> Response:
 @bp.get("/newsletters/<slug>/subscribers")
 def export(slug: str) -> Response:
     """Stream the newsletter's subscribers as CSV or JSON."""
-    return export_download(_newsletter_or_404(slug), _actor())
+    return export_download(any_newsletter_or_404(slug), _actor())
 
 
 @bp.post("/newsletters/<slug>/subscribers")
 def add_subscriber(slug: str) -> tuple[Response, int]:
     """Add a reader: pending with a confirmation email, or confirmed without one."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = any_newsletter_or_404(slug)
     try:
         added = readers.add_reader(get_session(), newsletter, _reader(_json_object()), _actor())
     except imports.InvalidField as error:
@@ -67,7 +68,7 @@ def add_subscriber(slug: str) -> tuple[Response, int]:
 @bp.post("/newsletters/<slug>/subscribers/unsubscribe")
 def unsubscribe(slug: str) -> Response:
     """Unsubscribe a reader from the newsletter."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = any_newsletter_or_404(slug)
     session = get_session()
     subscriber = readers.find_by_address(session, _email(_json_object()))
     subscription = subscriber and readers.find_subscription(session, subscriber,
@@ -145,13 +146,6 @@ def _email(body: dict[str, Any]) -> str:
     if not isinstance(email, str) or not email.strip():
         abort(400, description="'email' is required and must be a string.")
     return email
-
-
-def _newsletter_or_404(slug: str) -> Newsletter:
-    newsletter = newsletters.get_newsletter(get_session(), slug)
-    if newsletter is None:
-        abort(404, description="There is no newsletter with that slug.")
-    return newsletter
 
 
 def _actor() -> str:

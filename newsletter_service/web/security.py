@@ -21,8 +21,8 @@ from werkzeug.exceptions import HTTPException
 
 from ..models import Newsletter
 from ..newsletters import UnknownNewsletter
+from .lookup import find_request_newsletter
 from .public import challenge
-from .public.lookup import find_request_newsletter
 from .public.signup_input import FORM_TYPES
 
 View = TypeVar("View", bound=Callable[..., Any])

@@ -7,7 +7,6 @@ import io
 from flask import (
     Blueprint,
     Response,
-    abort,
     current_app,
     flash,
     redirect,
@@ -20,6 +19,7 @@ from flask.typing import ResponseReturnValue
 from ... import exports, imports, newsletters, reports
 from ...db import get_session
 from ...models import Newsletter
+from ..lookup import any_newsletter_or_404
 from ..security import csrf_checked_by_its_form
 from . import charts
 from .auth import actor, login_required
@@ -70,7 +70,7 @@ def new_newsletter() -> ResponseReturnValue:
 @login_required
 def edit_newsletter(slug: str) -> ResponseReturnValue:
     """Edit a newsletter's settings."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = any_newsletter_or_404(slug)
     form = NewsletterForm(obj=newsletter)
     if form.validate_on_submit():
         try:
@@ -89,7 +89,7 @@ def edit_newsletter(slug: str) -> ResponseReturnValue:
 @login_required
 def set_active(slug: str) -> ResponseReturnValue:
     """Deactivate or reactivate a newsletter."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = any_newsletter_or_404(slug)
     newsletters.set_active(get_session(), newsletter, request.form.get("active") == "1")
     flash("Reactivated." if newsletter.is_active else "Deactivated: its forms take no signups.")
     return redirect(url_for("admin.edit_newsletter", slug=slug))
@@ -99,7 +99,7 @@ def set_active(slug: str) -> ResponseReturnValue:
 @login_required
 def export(slug: str) -> Response:
     """Download the newsletter's subscribers, streamed as they are read."""
-    return export_download(_newsletter_or_404(slug), actor())
+    return export_download(any_newsletter_or_404(slug), actor())
 
 
 @bp.route("/newsletters/<slug>/import", methods=["GET", "POST"])
@@ -107,7 +107,7 @@ def export(slug: str) -> Response:
 @login_required
 def import_subscribers(slug: str) -> str | tuple[str, int]:
     """Import readers from an uploaded CSV file (larger than other requests may be)."""
-    newsletter = _newsletter_or_404(slug)
+    newsletter = any_newsletter_or_404(slug)
     # This endpoint alone takes big bodies; CSRFProtect is off for it so that the limit
     # is raised before the body is parsed, and the form checks the CSRF token instead.
     request.max_content_length = current_app.config["ADMIN_UPLOAD_MAX_BYTES"]
@@ -142,10 +142,3 @@ def sources() -> str:
 def export_log() -> str:
     """Show who exported what, and when."""
     return render_template("admin/exports.html", entries=reports.export_log(get_session()))
-
-
-def _newsletter_or_404(slug: str) -> Newsletter:
-    newsletter = newsletters.get_newsletter(get_session(), slug)
-    if newsletter is None:
-        abort(404, description="There is no newsletter with that slug.")
-    return newsletter

@@ -7,7 +7,7 @@ from typing import Any
 from flask import (
     Blueprint,
     Response,
-        current_app,
+    current_app,
     jsonify,
     render_template,
     send_from_directory,
@@ -19,11 +19,11 @@ from wtforms import Field
 
 from ... import i18n, links
 from ...models import FieldMode, Newsletter
+from ..lookup import newsletter_or_404
 from ..security import cors_json, framable
 from . import bots, challenge
 from .codes import code_texts
 from .forms import signup_form_class
-from .lookup import newsletter_or_404
 
 bp = Blueprint("embed", __name__)
 

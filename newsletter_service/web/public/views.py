@@ -22,6 +22,7 @@ from ...subscriptions import Signup
 from ...tokens import ExpiredToken, InvalidToken
 from ..errors import error_response, wants_json
 from ..limits import rate_limited
+from ..lookup import newsletter_or_404
 from ..security import (
     answers_into_frame,
     capability_link,
@@ -33,7 +34,6 @@ from . import bots, challenge
 from .after_answer import carry_out_signup_after
 from .codes import code_texts
 from .forms import PublicForm, combined_form_class, signup_form_class
-from .lookup import newsletter_or_404
 from .signup_input import read_signup_input
 
 bp = Blueprint("public", __name__)

@@ -1,13 +1,13 @@
-"""The newsletter a public request names: looked up once per request, or a 404."""
+"""The newsletter a request names, or a 404: active ones for readers, any for console and API."""
 
 from __future__ import annotations
 
 from flask import abort, g
 from flask_babel import gettext as _
 
-from ... import newsletters
-from ...db import get_session, read_only_transaction
-from ...models import Newsletter
+from .. import newsletters
+from ..db import get_session, read_only_transaction
+from ..models import Newsletter
 
 
 def find_request_newsletter(slug: str) -> Newsletter:
@@ -31,3 +31,11 @@ def newsletter_or_404(slug: str) -> Newsletter:
         return find_request_newsletter(slug)
     except newsletters.UnknownNewsletter:
         abort(404, description=_("There is no newsletter at this address."))
+
+
+def any_newsletter_or_404(slug: str) -> Newsletter:
+    """Return newsletter ``slug``, active or not (the console and the API manage both), or 404."""
+    newsletter = newsletters.get_newsletter(get_session(), slug)
+    if newsletter is None:
+        abort(404, description="There is no newsletter with that slug.")
+    return newsletter
