@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from newsletter_service import create_app, migrate
 from newsletter_service.db import make_engine
 from newsletter_service.mailers import MemoryMailer
-from tests.factories import open_session
+from tests.factories import memory_mailer, open_session
 
 pytest_plugins = ["tests.smtp_sink"]
 
@@ -170,9 +170,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 @pytest.fixture
 def mailer(app: Flask) -> MemoryMailer:
-    mailer = app.extensions["mailer"]
-    assert isinstance(mailer, MemoryMailer)
-    return mailer
+    return memory_mailer(app)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from newsletter_service import newsletters, outbox, subscriptions
 from newsletter_service.addresses import normalize_address
 from newsletter_service.consent import ConsentOrigin
+from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import (
     Newsletter,
     OutboxMessage,
@@ -57,6 +58,13 @@ def subscribe(app: Flask, email: str, slug: str = "daily", **signup: Any) -> Sub
             .join(Subscription.subscriber)
             .where(Subscription.newsletter_id == newsletter.id, Subscriber.email_key == address.key)
         ).one()
+
+
+def memory_mailer(app: Flask) -> MemoryMailer:
+    """Return the app's memory mailer (the tests configure it): what it sent is in ``outbox``."""
+    mailer = app.extensions["mailer"]
+    assert isinstance(mailer, MemoryMailer)
+    return mailer
 
 
 def all_rows(app: Flask, model: type) -> list[Any]:

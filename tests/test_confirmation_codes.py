@@ -23,7 +23,15 @@ from newsletter_service.models import (
     utcnow,
 )
 
-from .factories import all_rows, deliver, link_in, make_newsletter, open_session, text_body
+from .factories import (
+    all_rows,
+    deliver,
+    link_in,
+    make_newsletter,
+    memory_mailer,
+    open_session,
+    text_body,
+)
 
 CODE_LINE = re.compile(r"^.*\bcode\b.*?\b(\d{6})\b.*$", re.MULTILINE | re.IGNORECASE)
 WRONG = {"ok": False, "errors": {"code": ["This code is not valid. Check the latest email "
@@ -69,9 +77,7 @@ def app_with_newsletters(db_app: Flask) -> Flask:
 
 @pytest.fixture
 def db_mailer(app_with_newsletters: Flask) -> MemoryMailer:
-    mailer = app_with_newsletters.extensions["mailer"]
-    assert isinstance(mailer, MemoryMailer)
-    return mailer
+    return memory_mailer(app_with_newsletters)
 
 
 def test_the_code_confirms_in_place_and_records_how(app_with_newsletters: Flask,

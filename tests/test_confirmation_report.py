@@ -10,11 +10,10 @@ from flask import Flask
 from sqlalchemy import select, update
 
 from newsletter_service import reports
-from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import Subscription, utcnow
 
 from .admin_support import log_in, make_admin
-from .factories import deliver, link_in, make_newsletter, open_session, text_body
+from .factories import deliver, link_in, make_newsletter, memory_mailer, open_session, text_body
 
 CODE_LINE = re.compile(r"^.*\bcode\b.*?\b(\d{6})\b", re.MULTILINE | re.IGNORECASE)
 BROWSER = {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0"}
@@ -26,9 +25,7 @@ def sign_up_all(app: Flask, slug: str, addresses: list[str]) -> dict[str, object
     for address in addresses:
         client.post(f"/newsletters/{slug}/subscribe", json={"email": address})
     deliver(app)
-    mailer = app.extensions["mailer"]
-    assert isinstance(mailer, MemoryMailer)
-    return {str(m["To"]): m for m in mailer.outbox if slug.title() in str(m["Subject"])}
+    return {str(m["To"]): m for m in memory_mailer(app).outbox if slug.title() in str(m["Subject"])}
 
 
 # Opening the link confirms a one-click newsletter once the scanners' minutes are over:

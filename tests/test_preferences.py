@@ -23,7 +23,15 @@ from newsletter_service.models import (
     SubscriptionStatus,
 )
 
-from .factories import all_rows, deliver, link_in, make_newsletter, open_session, text_body
+from .factories import (
+    all_rows,
+    deliver,
+    link_in,
+    make_newsletter,
+    memory_mailer,
+    open_session,
+    text_body,
+)
 
 MANAGE_LINK = re.compile(r"http://newsletters\.test(/preferences/[A-Za-z0-9_\-]+)")
 CONSENT = "I agree to receive Weekend Reads."
@@ -41,9 +49,7 @@ def newsletters(db_app: Flask) -> Flask:
 @pytest.fixture
 def mail(newsletters: Flask) -> MemoryMailer:
     """The memory mailer of the app on each database."""
-    mailer = newsletters.extensions["mailer"]
-    assert isinstance(mailer, MemoryMailer)
-    return mailer
+    return memory_mailer(newsletters)
 
 
 def confirmed_reader(app: Flask, client: FlaskClient, mailer: MemoryMailer,
