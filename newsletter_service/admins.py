@@ -129,11 +129,6 @@ def log_in(session: Session, email: str, password: str, ip: str | None) -> Admin
     return admin
 
 
-def find_admin(session: Session, admin_id: int) -> Admin | None:
-    """Return the admin with this id, if it still exists."""
-    return session.get(Admin, admin_id)
-
-
 def _reserve_attempt(session: Session, key: str, client: str) -> _Attempt:
     """Write the attempt as a failure and commit it, unless the client failed too often."""
     config = current_app.config

@@ -111,9 +111,3 @@ def lift(session: Session, mailbox: str) -> bool:
     lifted = rows_changed(session, delete(NotMeBlock).where(NotMeBlock.mailbox_key == mailbox))
     session.commit()
     return bool(lifted)
-
-
-def current_blocks(session: Session, limit: int = 200) -> list[NotMeBlock]:
-    """Return the blocks in force, newest first."""
-    query = select(NotMeBlock).where(NotMeBlock.until > utcnow())
-    return list(session.scalars(query.order_by(NotMeBlock.created_at.desc()).limit(limit)))

@@ -71,11 +71,6 @@ def all_suppressions(session: Session) -> list[Suppression]:
     return list(session.scalars(select(Suppression).order_by(Suppression.id.desc())))
 
 
-def is_suppressed(session: Session, key: str) -> bool:
-    """Tell whether the address with this key (lower-cased normalized) is suppressed."""
-    return key in suppression_list.reasons_for(session, [key])
-
-
 def ingest_dsn(session: Session, data: bytes) -> DsnReport:
     """Suppress each recipient a DSN reports as failed for good (5.x.x); ignore the rest."""
     report = DsnReport()
@@ -101,4 +96,3 @@ def _unsubscribe_everywhere(session: Session, key: str) -> None:
         .where(Subscriber.email_key == key).order_by(Subscription.id)
         .with_for_update(of=Subscription))
     mark_unsubscribed(session, list(found), COMPLAINT_ORIGIN)
-
