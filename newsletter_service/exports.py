@@ -10,13 +10,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, type_coerce
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from .db import begin_read_only
 from .links import manage_url, unsubscribe_url
@@ -43,10 +44,12 @@ STATUSES = ("pending", "confirmed", "unsubscribed", "all")
 FORMATS = ("csv", "json")
 # A spreadsheet runs a cell starting with these as a formula (OWASP "CSV Injection").
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_FORMULA_CHARS = frozenset(FORMULA_STARTS)  # each one character: ``cell[:1] in`` tests it
 CHUNK_ROWS = 1000
 # Cells a reader, an import or a forwarded header wrote: an IP or a source too.
 _OUTSIDE_TEXT = tuple(ALL_COLUMNS.index(column) for column in (
     "email", "name", "newsletter", "source", "signup_ip", "confirmation_ip"))
+_HEADER = ",".join(ALL_COLUMNS) + "\r\n"  # no cell of it needs quotes
 
 
 class InvalidExport(ValueError):
@@ -85,8 +88,8 @@ def export(session: Session, spec: ExportSpec, actor: str, *, row_count: int | N
                           status=spec.status, format=spec.format, row_count=row_count,
                           created_at=utcnow()))
     session.commit()
-    rows = _rows(session, spec)
-    writer = _csv_chunks(rows, spec.raw) if spec.format == "csv" else _json_chunks(rows)
+    chunks = _chunks(session, spec)
+    writer = _csv_chunks(chunks, spec.raw) if spec.format == "csv" else _json_chunks(chunks)
     return _counted(writer, on_rows)
 
 
@@ -111,8 +114,9 @@ def _query(spec: ExportSpec) -> Select[Any]:
                 .order_by(ConsentEvent.id.desc()).limit(1).scalar_subquery())
 
     query = select(
-        Subscriber.email, Subscription.name, Subscription.status, Subscription.created_at,
-        Subscription.confirmed_at, Subscription.unsubscribed_at, Subscription.source,
+        Subscriber.email, Subscription.name, _as_stored(Subscription.status),
+        _as_stored(Subscription.created_at), _as_stored(Subscription.confirmed_at),
+        _as_stored(Subscription.unsubscribed_at), Subscription.source,
         Subscription.id, Subscriber.manage_token,
         last_ip(ConsentEventKind.subscribed, ConsentEventKind.imported),
         last_ip(ConsentEventKind.confirmed),
@@ -121,43 +125,81 @@ def _query(spec: ExportSpec) -> Select[Any]:
     return _filtered(query, spec).order_by(Subscription.id)
 
 
-def _rows(session: Session, spec: ExportSpec) -> Iterator[list[Any]]:
-    """Yield each row in ``ALL_COLUMNS`` order, times as ISO 8601 UTC strings."""
+def _as_stored(column: Any) -> Any:
+    """Read ``column`` as the driver returns it: no enum, no datetime built per row."""
+    return type_coerce(column, NullType()).label(column.key)
+
+
+def iso_utc(value: str | datetime | None) -> str:
+    """Return a stored time as ``UTCDateTime`` reads it, in ISO 8601 with its zone ("" for none).
+
+    SQLite hands over the text SQLAlchemy stored (naive UTC), PostgreSQL an aware datetime.
+    """
+    if value is None:
+        return ""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:  # what UTCDateTime reads as UTC, and isoformat then writes
+        return moment.isoformat() + "+00:00"
+    return moment.astimezone(UTC).isoformat()
+
+
+def _chunks(session: Session, spec: ExportSpec) -> Iterator[list[list[str]]]:
+    """Yield the rows ``CHUNK_ROWS`` at a time, each its cells in ``ALL_COLUMNS`` order as text."""
     slug = spec.newsletter.slug
     token = unsubscribe_token_maker()  # one signer for the whole export
     link = unsubscribe_url("")  # the base is the same for every row
     manage = manage_url("")
+    iso = iso_utc
     try:
         begin_read_only(session)  # on SQLite, signups go on while a long export reads
         # Core, not the ORM: plain rows, streamed (a server-side cursor on PostgreSQL).
         result = session.connection().execute(
             _query(spec).execution_options(stream_results=True, max_row_buffer=CHUNK_ROWS))
-        for (email, name, status, created, confirmed, unsubscribed, source, sub_id,
-             manage_token, signup_ip, confirmation_ip, consent_version) in result:
-            yield [email, name or "", slug, status.value, created.isoformat(),
-                   confirmed.isoformat() if confirmed else "",
-                   unsubscribed.isoformat() if unsubscribed else "", source or "",
-                   link + token(sub_id), manage + manage_token, signup_ip or "",
-                   confirmation_ip or "", "" if consent_version is None else consent_version]
+        for part in result.partitions(CHUNK_ROWS):
+            yield [[email, name or "", slug, status, iso(created), iso(confirmed),
+                    iso(unsubscribed), source or "", link + token(sub_id),
+                    manage + manage_token, signup_ip or "", confirmation_ip or "",
+                    "" if consent_version is None else str(consent_version)]
+                   for (email, name, status, created, confirmed, unsubscribed, source, sub_id,
+                        manage_token, signup_ip, confirmation_ip, consent_version) in part]
     finally:
         # A web response is streamed after the request's teardown closed its session:
         # end this read transaction here (on SQLite it holds the write lock).
         session.rollback()
 
 
-def _csv_chunks(rows: Iterator[list[Any]], raw: bool) -> Iterator[tuple[str, int]]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)  # RFC 4180: quotes as needed, CRLF line ends
-    writer.writerow(ALL_COLUMNS)
-    while chunk := list(islice(rows, CHUNK_ROWS)):
+def _csv_chunks(chunks: Iterator[list[list[str]]], raw: bool) -> Iterator[tuple[str, int]]:
+    header = _HEADER  # with the first rows: once a chunk is out, the export's read has begun
+    for rows in chunks:
         if not raw:
-            _neutralize_rows(chunk)
-        writer.writerows(chunk)
-        yield _drain(buffer), len(chunk)
-    yield _drain(buffer), 0
+            _neutralize_rows(rows)
+        yield header + csv_text(rows), len(rows)
+        header = ""
+    yield header, 0
 
 
-def _neutralize_rows(rows: list[list[Any]]) -> None:
+def csv_text(rows: list[list[str]]) -> str:
+    """Return ``rows`` as ``csv.writer`` writes them (RFC 4180: quotes as needed, CRLF ends).
+
+    Most rows need no quotes: they are joined with commas, and only a row with a comma,
+    quote or line break in a cell goes through ``csv.writer``.
+    """
+    lines = []
+    for row in rows:
+        line = ",".join(row)
+        if line.count(",") != len(row) - 1 or '"' in line or "\r" in line or "\n" in line:
+            line = _quoted(row)
+        lines.append(line)
+    return "\r\n".join(lines) + "\r\n" if lines else ""
+
+
+def _quoted(row: list[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerow(row)
+    return buffer.getvalue().removesuffix("\r\n")
+
+
+def _neutralize_rows(rows: list[list[str]]) -> None:
     """Neutralize, in place, every cell that holds text from outside the service.
 
     The other cells are the service's own: a status, ISO times, links from the base URL,
@@ -165,36 +207,31 @@ def _neutralize_rows(rows: list[list[Any]]) -> None:
     """
     for row in rows:
         for position in _OUTSIDE_TEXT:
-            if row[position].startswith(FORMULA_STARTS):
+            if row[position][:1] in _FORMULA_CHARS:
                 row[position] = "'" + row[position]
 
 
-def _json_chunks(rows: Iterator[list[Any]]) -> Iterator[tuple[str, int]]:
+def _json_chunks(chunks: Iterator[list[list[str]]]) -> Iterator[tuple[str, int]]:
     """Yield one JSON array, an object per row, written piece by piece."""
-    pieces, pending, separator = ["["], 0, "\n"
-    for row in rows:
-        pieces.append(separator + json.dumps(_object(row), ensure_ascii=False))
-        separator = ",\n"
-        pending += 1
-        if pending == CHUNK_ROWS:
-            yield "".join(pieces), pending
-            pieces, pending = [], 0
-    yield "".join(pieces) + "\n]\n", pending
+    start, separator = "[", "\n"
+    for rows in chunks:
+        pieces = [start]
+        for row in rows:
+            pieces.append(separator + json.dumps(_object(row), ensure_ascii=False))
+            separator = ",\n"
+        yield "".join(pieces), len(rows)
+        start = ""
+    yield start + "\n]\n", 0
 
 
-def _object(row: Sequence[Any]) -> dict[str, Any]:
-    record = dict(zip(ALL_COLUMNS, row, strict=True))
+def _object(row: list[str]) -> dict[str, Any]:
+    record: dict[str, Any] = dict(zip(ALL_COLUMNS, row, strict=True))
     for key, value in record.items():  # JSON says "no value" with null, not ""
         if value == "" and key not in ("email", "newsletter", "status"):
             record[key] = None
+    if record["consent_version"] is not None:  # a number in JSON
+        record["consent_version"] = int(record["consent_version"])
     return record
-
-
-def _drain(buffer: io.StringIO) -> str:
-    text = buffer.getvalue()
-    buffer.seek(0)
-    buffer.truncate()
-    return text
 
 
 def _counted(chunks: Iterator[tuple[str, int]],

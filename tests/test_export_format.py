@@ -16,8 +16,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import Select, select, text
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Column, Integer, MetaData, Select, Table, insert, select, text, type_coerce
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from newsletter_service import exports
 from newsletter_service.links import manage_url, unsubscribe_url
@@ -27,6 +32,7 @@ from newsletter_service.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    UTCDateTime,
 )
 from newsletter_service.newsletters import find_newsletter
 from newsletter_service.subscriptions import unsubscribe_token_maker
@@ -190,3 +196,76 @@ def test_rows_past_a_chunk_boundary_are_the_reference_rows(app: Flask) -> None:
     for format_ in exports.FORMATS:
         written, reference = _export_text(app, status="all", format=format_)
         assert written == reference
+
+
+# --- the fast parts, each against what it replaces --------------------------------------
+
+aware_times = st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31),
+                           timezones=st.timezones())
+cell_text = (st.text(st.sampled_from(list(',"\r\n \t\'=-+@;ab Zé🙂\u2028\x85')), max_size=12)
+             | st.text(max_size=12))
+
+
+def _read_by_sqlalchemy(value: Any, dialect: Any) -> str:
+    """Return what the export wrote before: the column's typed value, ``isoformat``."""
+    read = UTCDateTime().dialect_impl(dialect).result_processor(dialect, None)
+    moment = read(value) if read else value
+    return "" if moment is None else str(moment.isoformat())
+
+
+@given(aware_times)
+def test_times_as_sqlite_stores_them_are_written_as_sqlalchemy_reads_them(
+        moment: datetime) -> None:
+    dialect = sqlite.dialect()
+    write = UTCDateTime().dialect_impl(dialect).bind_processor(dialect)
+    assert write is not None
+    stored = write(moment)
+    assert isinstance(stored, str)
+    assert exports.iso_utc(stored) == _read_by_sqlalchemy(stored, dialect)
+
+
+@given(aware_times)
+def test_times_as_psycopg_returns_them_are_written_as_sqlalchemy_reads_them(
+        moment: datetime) -> None:
+    assert exports.iso_utc(moment) == _read_by_sqlalchemy(moment, psycopg.dialect())
+
+
+@given(st.one_of(st.text(max_size=40),
+                 st.from_regex(r"\A[0-9]{1,5}-[0-9]{1,2}-[0-9]{1,2}([ T][0-9:.,+Z-]{0,22})?\Z")))
+def test_any_text_in_a_sqlite_time_column_is_written_or_refused_as_sqlalchemy_does(
+        stored: str) -> None:
+    try:
+        expected = _read_by_sqlalchemy(stored, sqlite.dialect())
+    except ValueError:
+        with pytest.raises(ValueError):
+            exports.iso_utc(stored)
+    else:
+        assert exports.iso_utc(stored) == expected
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(aware_times, min_size=1, max_size=20))
+def test_times_read_from_the_database_are_written_as_sqlalchemy_reads_them(
+        db_app: Flask, moments: list[datetime]) -> None:
+    """The whole trip: stored through the column type, read back raw and typed."""
+    table = Table("export_time_probe", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("at", UTCDateTime), prefixes=["TEMPORARY"])
+    with db_app.extensions["db_engine"].connect() as connection:
+        if connection.dialect.name == "postgresql":  # psycopg then returns other zones
+            connection.execute(text("SET TIME ZONE 'America/St_Johns'"))
+        table.create(connection)
+        connection.execute(insert(table), [{"at": moment} for moment in moments])
+        query = select(type_coerce(table.c.at, NullType()), table.c.at).order_by(table.c.id)
+        for raw, typed in connection.execute(query):
+            assert exports.iso_utc(raw) == typed.isoformat()
+        connection.rollback()
+
+
+@settings(max_examples=300)
+@given(st.lists(st.lists(cell_text, min_size=13, max_size=13), max_size=5))
+@example([[c, "x", ""] for c in (",", '"', "\r", "\n", "a,b", 'a"b', "", " ", "é")])
+def test_csv_text_is_what_csv_writer_writes(rows: list[list[str]]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    assert exports.csv_text(rows) == buffer.getvalue()
