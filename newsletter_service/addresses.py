@@ -71,25 +71,26 @@ def _fast_normalize(text: str) -> Address | None:
     forms = _domain_forms(domain)
     if forms is None:
         return None
-    normalized_domain, ascii_domain = forms
-    normalized = f"{local}@{normalized_domain}"
+    lowered_domain, domain_length = forms
     # email-validator's length checks: the input, the normalized and the ASCII form.
-    if max(len(text.encode()), len(normalized.encode()),
-           len(local) + 1 + len(ascii_domain)) > MAX_ADDRESS_LENGTH:
+    if len(local) + domain_length > MAX_ADDRESS_LENGTH:
         return None
-    lowered = f"{local}@{normalized_domain.lower()}"
-    return Address(email=lowered, key=lowered.lower())
+    email = f"{local}@{lowered_domain}"
+    return Address(email=email, key=email.lower())
 
 
 @lru_cache(maxsize=4096)
-def _domain_forms(domain: str) -> tuple[str, str] | None:
-    """Return email-validator's normalized and ASCII forms of a domain, None if refused."""
+def _domain_forms(domain: str) -> tuple[str, int] | None:
+    """Return a domain as email-validator normalizes it, lower-cased, and the length that
+    it and "@" add to the longest of the forms email-validator checks; None if refused."""
     try:
         # A one-letter local part: only the domain can be refused.
         probe = validate_email(f"a@{domain}", check_deliverability=False, strict=True)
     except EmailNotValidError:
         return None
-    return probe.domain, probe.ascii_domain
+    # The local part is ASCII: as many bytes in every form as it has characters.
+    longest = max(len(domain.encode()), len(probe.domain.encode()), len(probe.ascii_domain))
+    return probe.domain.lower(), 1 + longest
 
 
 def too_long_message() -> str:
