@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -31,7 +32,10 @@ from .models import (
 from .privacy import suppression_key
 from .sources import clean_label
 
-BATCH_SIZE = 1000
+BATCH_SIZE = 1000  # rows of a pending import per transaction: each also queues an email
+# A confirmed import's batch is larger: fewer commits (each wrote the same index pages anew).
+CONFIRMED_BATCH_SIZE = 5000
+READ_COLUMNS = ("email", "name", "source", "created_at")
 MAX_NAME_LENGTH = 200
 MAX_SOURCE_LENGTH = 2048
 
@@ -80,10 +84,11 @@ def import_csv(session: Session, newsletter: Newsletter, lines: Iterable[str], *
     """Import the CSV ``lines`` into ``newsletter``; bad rows are reported, not fatal."""
     report = ImportReport()
     batch: list[NewReader] = []
+    size = CONFIRMED_BATCH_SIZE if confirmed else BATCH_SIZE
     done = 0
     for row in read_rows(lines, report):
         batch.append(row)
-        if len(batch) == BATCH_SIZE:
+        if len(batch) == size:
             import_batch(session, newsletter, batch, confirmed=confirmed, actor=actor,
                          report=report)
             batch = []
@@ -98,32 +103,48 @@ def import_csv(session: Session, newsletter: Newsletter, lines: Iterable[str], *
 
 def read_rows(lines: Iterable[str], report: ImportReport) -> Iterator[NewReader]:
     """Yield the valid rows; add each bad one to ``report.errors`` with its line number."""
-    reader = csv.DictReader(iter(lines))
+    reader = csv.reader(iter(lines))
     try:
-        header = reader.fieldnames
+        header = next(reader, [])
     except csv.Error as error:
         raise UnreadableFile(f"line 1: {error}") from None
-    if not header or "email" not in [_header(name) for name in header]:
+    # A column named twice: the last one counts (as csv.DictReader had it).
+    columns = {_header(name): at for at, name in enumerate(header)}
+    if "email" not in columns:
         raise UnreadableFile("The first line must name the columns, one of them 'email'.")
-    reader.fieldnames = [_header(name) for name in header]
+    # A column not in the file reads the empty cell added after the row's own.
+    width = len(header)
+    pick = itemgetter(*(columns.get(name, width) for name in READ_COLUMNS))
+    padding = [""] * (width + 1)
     line = reader.line_num + 1
     while True:
         try:
-            values = next(reader)
+            cells = next(reader)
         except StopIteration:
             return
         except csv.Error as error:
             report.errors.append((line, f"not valid CSV: {error}"))
         else:
-            try:
-                yield check_reader(values)
-            except InvalidField as error:
-                report.errors.append((line, str(error)))
+            if cells:  # a blank line is no row
+                # Cells past the header's columns are ignored; missing ones are empty.
+                cells = cells[:width]
+                cells += padding[len(cells):]
+                try:
+                    _check_utf8_cells(cells)
+                    yield _new_reader(*pick(cells))
+                except InvalidField as error:
+                    report.errors.append((line, str(error)))
         line = reader.line_num + 1
 
 
-def _header(name: str | None) -> str:
-    return (name or "").strip().lstrip("\ufeff").lower()
+def _header(name: str) -> str:
+    return name.strip().lstrip("\ufeff").lower()
+
+
+def _check_utf8_cells(cells: list[str]) -> None:
+    if not "".join(cells).isascii():  # rare: only then look at each cell
+        for cell in cells:
+            _check_utf8("row", cell)
 
 
 def check_reader(values: Mapping[str | None, Any]) -> NewReader:
@@ -131,16 +152,18 @@ def check_reader(values: Mapping[str | None, Any]) -> NewReader:
     for key, value in values.items():
         if isinstance(value, str):
             _check_utf8(str(key), value)
+    return _new_reader(values.get("email"), values.get("name"), values.get("source"),
+                       values.get("created_at"))
+
+
+def _new_reader(email: str | None, name: str | None, source: str | None,
+                created_at: str | None) -> NewReader:
     try:
-        address = normalize_address(values.get("email") or "")
+        address = normalize_address(email or "")
     except InvalidAddress as error:
-        raise InvalidField("email", f"{values.get('email') or ''!r}: {error}") from None
-    return NewReader(
-        address=address,
-        name=_text(values.get("name"), MAX_NAME_LENGTH, "name"),
-        source=_source(values.get("source")),
-        created_at=_time(values.get("created_at")),
-    )
+        raise InvalidField("email", f"{email or ''!r}: {error}") from None
+    return NewReader(address=address, name=_text(name, MAX_NAME_LENGTH, "name"),
+                     source=_source(source), created_at=_time(created_at))
 
 
 def _check_utf8(field: str, value: str) -> None:
@@ -235,11 +258,15 @@ ROWS_PER_STATEMENT = 1000  # of a multi-row INSERT: 8 values a row, within every
 
 
 class _Driver:
-    """Run SQL in the session's transaction on the driver: SQLite's ``?`` or psycopg's ``%s``."""
+    """The DB-API cursor of the session's transaction, with SQLite's ``?`` or psycopg's ``%s``.
+
+    Its rows are the driver's tuples: SQLAlchemy's Row objects cost more than the rows.
+    """
 
     def __init__(self, session: Session) -> None:
-        self.connection = session.connection()
-        dialect = self.connection.dialect
+        connection = session.connection()
+        dialect = connection.dialect
+        self.cursor = connection.connection.cursor()
         self.psycopg = dialect.paramstyle != "qmark"
         as_stored = Subscription.__table__.c.created_at.type.dialect_impl(dialect)
         self._time = as_stored.bind_processor(dialect) or _as_is
@@ -253,11 +280,12 @@ class _Driver:
 
     def many(self, sql: str, params: list[tuple[Any, ...]]) -> None:
         """Run ``sql`` once per tuple of ``params`` (the driver's executemany)."""
-        self.connection.exec_driver_sql(self._placeholders(sql), params)
+        self.cursor.executemany(self._placeholders(sql), params)
 
-    def rows(self, sql: str, params: Iterable[Any]) -> list[Sequence[Any]]:
+    def rows(self, sql: str, params: Iterable[Any]) -> Sequence[Any]:
         """Run ``sql`` once; return its rows."""
-        return list(self.connection.exec_driver_sql(self._placeholders(sql), tuple(params)))
+        self.cursor.execute(self._placeholders(sql), tuple(params))
+        return self.cursor.fetchall()
 
     def _placeholders(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.psycopg else sql

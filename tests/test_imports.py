@@ -66,6 +66,17 @@ def test_bad_rows_are_reported_by_line_and_the_rest_imported(
     assert subscriptions[0].name == "Good"
 
 
+def test_a_bad_row_after_blank_lines_is_reported_by_its_own_line(
+        app: Flask, tmp_path: Path) -> None:
+    make_newsletter(app)
+    text = "email,name\na@example.com,A\n\n\nnot-an-address,B\n\"two\nlines\",C\n"
+    _, out, err = _import(app.test_cli_runner(), tmp_path, text, "--confirmed")
+    assert "Added 1," in out
+    assert err.splitlines()[-2:] == [
+        "line 5: 'not-an-address': An email address must have an @-sign.",
+        "line 6: 'two\\nlines': An email address must have an @-sign."]
+
+
 def test_existing_readers_are_neither_duplicated_nor_changed(
         db_app: Flask, tmp_path: Path) -> None:
     make_newsletter(db_app)
@@ -113,15 +124,19 @@ def test_pending_import_respects_the_confirmation_throttle(app: Flask, tmp_path:
     assert len(outbox_rows(app)) == 1
 
 
+@pytest.mark.parametrize("confirmed", [True, False])
 def test_batches_commit_as_they_go(app: Flask, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(imports, "BATCH_SIZE", 10)
+                                   monkeypatch: pytest.MonkeyPatch, confirmed: bool) -> None:
+    monkeypatch.setattr(imports, "CONFIRMED_BATCH_SIZE" if confirmed else "BATCH_SIZE", 10)
+    monkeypatch.setattr(imports, "ROWS_PER_STATEMENT", 3)
     make_newsletter(app)
-    rows = "".join(f"r{i}@example.com\n" for i in range(35))
-    _, out, _ = _import(app.test_cli_runner(), tmp_path, "email\n" + rows, "--confirmed")
-    assert "Added 35" in out
+    rows = "".join(f"r{i % 30}@example.com\n" for i in range(35))  # 5 repeats
+    _, out, _ = _import(app.test_cli_runner(), tmp_path, "email\n" + rows,
+                        *(["--confirmed"] if confirmed else []))
+    assert "Added 30, already there 5," in out
     with open_session(app) as session:
-        assert session.scalar(select(func.count()).select_from(Subscription)) == 35
+        assert session.scalar(select(func.count()).select_from(Subscription)) == 30
+        assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 30
 
 
 def test_bytes_that_are_not_utf8_are_a_bad_row(app: Flask, tmp_path: Path) -> None:
