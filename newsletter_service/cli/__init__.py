@@ -1,23 +1,63 @@
-"""The command line: thin commands, each a call into a use case, one module per group."""
+"""The command line: thin commands, each a call into a use case, one module per group.
+
+A command's module is imported when that command runs (or ``--help`` lists it), not when the
+program starts: ``subscribers export`` loads no migrations, password hashing or worker.
+"""
 
 from __future__ import annotations
 
-from flask import Flask
-from flask.cli import FlaskGroup
+from collections.abc import Mapping
+from importlib import import_module
+from typing import Any
 
-from .accounts import admins_group, tokens_group
-from .database import db_group
-from .newsletters import newsletters_group
-from .readers import purge_unconfirmed, subscribers_group
-from .running import check_command, worker_command
-from .sending import COMMANDS as SENDING_COMMANDS
+import click
+from flask import Flask
+from flask.cli import AppGroup, FlaskGroup
+
+# Every command: the module of this package that defines it, and its name there.
+COMMANDS: Mapping[str, tuple[str, str]] = {
+    "db": ("database", "db_group"),
+    "newsletters": ("newsletters", "newsletters_group"),
+    "worker": ("running", "worker_command"),
+    "check": ("running", "check_command"),
+    "purge-unconfirmed": ("readers", "purge_unconfirmed"),
+    "admins": ("accounts", "admins_group"),
+    "tokens": ("accounts", "tokens_group"),
+    "subscribers": ("readers", "subscribers_group"),
+    "webhooks": ("sending", "webhooks_group"),
+    "sync": ("sending", "sync_group"),
+    "suppressions": ("sending", "suppressions_group"),
+}
+
+
+class LazyCommands(click.Group):
+    """A group that imports a command's module when the command is first asked for."""
+
+    def __init__(self, *args: Any, lazy: Mapping[str, tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy and name not in self.commands:
+            module, attribute = self.lazy[name]
+            self.add_command(getattr(import_module(f"{__name__}.{module}"), attribute), name)
+        return super().get_command(ctx, name)
+
+
+class LazyAppGroup(LazyCommands, AppGroup):
+    """``app.cli``: the app's commands, each module imported on first use."""
+
+
+class LazyFlaskGroup(LazyCommands, FlaskGroup):
+    """The ``newsletter-service`` program: Flask's commands, then the app's."""
 
 
 def init_app(app: Flask) -> None:
-    """Register the command groups on ``app.cli``."""
-    for command in (db_group, newsletters_group, worker_command, check_command, purge_unconfirmed,
-                    admins_group, tokens_group, subscribers_group, *SENDING_COMMANDS):
-        app.cli.add_command(command)
+    """Give ``app.cli`` every command group (what Flask and blueprints added there stays)."""
+    app.cli = LazyAppGroup(app.cli.name, commands=app.cli.commands, lazy=COMMANDS)
 
 
 def _create_app() -> Flask:
@@ -26,5 +66,6 @@ def _create_app() -> Flask:
     return create_app()
 
 
-main = FlaskGroup(create_app=_create_app, help="newsletter-service: signups and double opt-in.")
-main.add_command(check_command)  # found without loading the app: it reports an app that fails
+# ``check`` is found without loading the app: it reports an app that fails to load.
+main = LazyFlaskGroup(create_app=_create_app, lazy={"check": COMMANDS["check"]},
+                      help="newsletter-service: signups and double opt-in.")
