@@ -1,4 +1,4 @@
-"""Subscriber imports: a CSV read row by row, written in batches of ``BATCH_SIZE``.
+"""Subscriber imports: a CSV read row by row (import_rows.py), written in batches.
 
 Each batch is one transaction: subscribers and subscriptions are inserted with
 ``ON CONFLICT DO NOTHING``, so an existing reader is never duplicated nor changed (an
@@ -9,18 +9,19 @@ confirmation email through the outbox, under the signup's throttle.
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from functools import lru_cache
-from operator import itemgetter
+from datetime import datetime
+from itertools import chain
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from . import confirmations, webhooks
-from .addresses import Address, InvalidAddress, normalize_address
+from .import_rows import MAX_SOURCE_LENGTH, NewReader, read_rows
+from .import_rows import InvalidField as InvalidField  # the API and readers.py: imports.*
+from .import_rows import UnreadableFile as UnreadableFile
+from .import_rows import check_reader as check_reader
 from .models import (
     ConsentEventKind,
     Newsletter,
@@ -30,36 +31,10 @@ from .models import (
     utcnow,
 )
 from .privacy import suppression_key
-from .sources import clean_label
 
 BATCH_SIZE = 1000  # rows of a pending import per transaction: each also queues an email
 # A confirmed import's batch is larger: fewer commits (each wrote the same index pages anew).
 CONFIRMED_BATCH_SIZE = 5000
-READ_COLUMNS = ("email", "name", "source", "created_at")
-MAX_NAME_LENGTH = 200
-MAX_SOURCE_LENGTH = 2048
-
-
-class UnreadableFile(ValueError):
-    """The file is no CSV with an ``email`` column; nothing was imported."""
-
-
-class InvalidField(ValueError):
-    """A value is not acceptable; ``field`` names it (``email``, ``name``, ...)."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True)
-class NewReader:
-    """A reader to add, checked and normalized: the address and what else is known."""
-
-    address: Address
-    name: str | None = None
-    source: str | None = None
-    created_at: datetime | None = None
 
 
 @dataclass
@@ -86,7 +61,7 @@ def import_csv(session: Session, newsletter: Newsletter, lines: Iterable[str], *
     batch: list[NewReader] = []
     size = CONFIRMED_BATCH_SIZE if confirmed else BATCH_SIZE
     done = 0
-    for row in read_rows(lines, report):
+    for row in read_rows(lines, report.errors):
         batch.append(row)
         if len(batch) == size:
             import_batch(session, newsletter, batch, confirmed=confirmed, actor=actor,
@@ -101,135 +76,29 @@ def import_csv(session: Session, newsletter: Newsletter, lines: Iterable[str], *
     return report
 
 
-def read_rows(lines: Iterable[str], report: ImportReport) -> Iterator[NewReader]:
-    """Yield the valid rows; add each bad one to ``report.errors`` with its line number."""
-    reader = csv.reader(iter(lines))
-    try:
-        header = next(reader, [])
-    except csv.Error as error:
-        raise UnreadableFile(f"line 1: {error}") from None
-    # A column named twice: the last one counts (as csv.DictReader had it).
-    columns = {_header(name): at for at, name in enumerate(header)}
-    if "email" not in columns:
-        raise UnreadableFile("The first line must name the columns, one of them 'email'.")
-    # A column not in the file reads the empty cell added after the row's own.
-    width = len(header)
-    pick = itemgetter(*(columns.get(name, width) for name in READ_COLUMNS))
-    padding = [""] * (width + 1)
-    line = reader.line_num + 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as error:
-            report.errors.append((line, f"not valid CSV: {error}"))
-        else:
-            if cells:  # a blank line is no row
-                # Cells past the header's columns are ignored; missing ones are empty.
-                cells = cells[:width]
-                cells += padding[len(cells):]
-                try:
-                    _check_utf8_cells(cells)
-                    yield _new_reader(*pick(cells))
-                except InvalidField as error:
-                    report.errors.append((line, str(error)))
-        line = reader.line_num + 1
-
-
-def _header(name: str) -> str:
-    return name.strip().lstrip("\ufeff").lower()
-
-
-def _check_utf8_cells(cells: list[str]) -> None:
-    if not "".join(cells).isascii():  # rare: only then look at each cell
-        for cell in cells:
-            _check_utf8("row", cell)
-
-
-def check_reader(values: Mapping[str | None, Any]) -> NewReader:
-    """Return a row's or a request's values checked and normalized, or raise InvalidField."""
-    for key, value in values.items():
-        if isinstance(value, str):
-            _check_utf8(str(key), value)
-    return _new_reader(values.get("email"), values.get("name"), values.get("source"),
-                       values.get("created_at"))
-
-
-def _new_reader(email: str | None, name: str | None, source: str | None,
-                created_at: str | None) -> NewReader:
-    try:
-        address = normalize_address(email or "")
-    except InvalidAddress as error:
-        raise InvalidField("email", f"{email or ''!r}: {error}") from None
-    return NewReader(address=address, name=_text(name, MAX_NAME_LENGTH, "name"),
-                     source=_source(source), created_at=_time(created_at))
-
-
-def _check_utf8(field: str, value: str) -> None:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # the file was read with errors="surrogateescape"
-        raise InvalidField(field, "not UTF-8 text") from None
-
-
-def _text(value: str | None, limit: int, label: str) -> str | None:
-    # Names and sources land in CSV exports and pages: no line breaks or control characters.
-    value = value or ""
-    if not value.isprintable():  # rare: only then look at each character
-        value = "".join(c if c.isprintable() else " " for c in value)
-    text = " ".join(value.split())
-    if len(text) > limit:
-        raise InvalidField(label, f"the {label} has more than {limit} characters")
-    return text or None
-
-
-@lru_cache(maxsize=1024)
-def _source(value: str | None) -> str | None:
-    # An import's rows mostly share a few sources: each is cleaned once (a pure function).
-    return clean_label(_text(value, MAX_SOURCE_LENGTH, "source"))
-
-
-@lru_cache(maxsize=1024)
-def _time(value: str | None) -> datetime | None:
-    if not value or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        raise InvalidField("created_at", f"created_at {value!r} is not an ISO 8601 time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
 def import_batch(session: Session, newsletter: Newsletter, rows: list[NewReader], *,
                  confirmed: bool, actor: str, report: ImportReport) -> list[int]:
     """Add the rows' readers in one transaction; return the ids of the new subscriptions."""
-    db = _Driver(session)
-    rows = _fresh(db, rows, report)
-    if not rows:
+    if not rows:  # no transaction begun for nothing (on SQLite, a write lock)
         return []
-    now = utcnow()
-    db.many(_ADD_READERS, [(r.address.email, r.address.key, new_manage_token(),
-                            db.time(r.created_at or now)) for r in rows])
-    stored = db.rows(_READERS_AND_STANDING.format(marks=_marks(len(rows))),
-                     [newsletter.id, *(r.address.key for r in rows)])
-    ids = {key: subscriber_id for key, subscriber_id, _, _ in stored}
-    standing = {key: status for key, _, _, status in stored}
-    absent = [r for r in rows if standing[r.address.key] is None]
-    new = _insert_subscriptions(db, newsletter, absent, ids, confirmed, now)
-    created = [subscription_id for subscription_id, _ in new]
+    with _Driver(session) as db:
+        rows = _fresh(db, rows, report)
+        if not rows:
+            return []
+        now = utcnow()
+        readers = _add_readers(db, newsletter, rows, now)
+        absent = [r for r in rows if readers[r.address.key][2] is None]
+        new = _insert_subscriptions(db, newsletter, absent, readers, confirmed, now)
+        created = [subscription_id for subscription_id, _ in new]
+        _record_imported(db, created, actor, now)
     report.added += len(created)
-    opted_out = sum(status == SubscriptionStatus.unsubscribed for status in standing.values())
+    opted_out = sum(status == SubscriptionStatus.unsubscribed for _, _, status in readers.values())
     report.unsubscribed += opted_out
     report.existing += len(rows) - len(created) - opted_out
-    if created:
-        db.many(_RECORD_IMPORTED, [(subscription_id, ConsentEventKind.imported.value,
-                                    db.time(now), f"import by {actor}"[:MAX_SOURCE_LENGTH])
-                                   for subscription_id in created])
     webhooks.emit_for_ids(session, webhooks.CONFIRMED if confirmed else webhooks.CREATED,
                           created)
     if not confirmed and created:
-        emails = {subscriber_id: email for _, subscriber_id, email, _ in stored}
+        emails = {subscriber_id: email for subscriber_id, email, _ in readers.values()}
         report.emails_queued += confirmations.queue_new_confirmations(
             session, newsletter, [(sid, subscriber, emails[subscriber]) for sid, subscriber in new])
     session.commit()
@@ -251,10 +120,11 @@ _ADD_SUBSCRIPTIONS = (
     "INSERT INTO subscriptions (subscriber_id, newsletter_id, status, name, source,"
     " token_version, consent_given, created_at, confirmed_at) VALUES {values}"
     " ON CONFLICT (subscriber_id, newsletter_id) DO NOTHING RETURNING id, subscriber_id")
-_SUBSCRIPTION_VALUES = "(?, ?, ?, ?, ?, 1, ?, ?, ?)"
 _RECORD_IMPORTED = ("INSERT INTO consent_events (subscription_id, kind, at, source)"
                     " VALUES (?, ?, ?, ?)")
-ROWS_PER_STATEMENT = 1000  # of a multi-row INSERT: 8 values a row, within every limit
+# Rows of one multi-row INSERT: at most 9,000 values, within every driver's limit (SQLite's
+# is 32,766 since 3.32, PostgreSQL's 65,535). An IN list holds a batch: 5,000.
+ROWS_PER_STATEMENT = 1000
 
 
 class _Driver:
@@ -272,6 +142,12 @@ class _Driver:
         self._time = as_stored.bind_processor(dialect) or _as_is
         self._times: dict[datetime, Any] = {}
 
+    def __enter__(self) -> _Driver:
+        return self
+
+    def __exit__(self, *_exception: object) -> None:
+        self.cursor.close()
+
     def time(self, value: datetime) -> Any:
         """Return a UTC time as the driver takes it (SQLite: text), converted once."""
         if (stored := self._times.get(value)) is None:
@@ -286,6 +162,20 @@ class _Driver:
         """Run ``sql`` once; return its rows."""
         self.cursor.execute(self._placeholders(sql), tuple(params))
         return self.cursor.fetchall()
+
+    def insert(self, sql: str, params: list[tuple[Any, ...]]) -> list[Any]:
+        """Run an ``INSERT ... VALUES {values} ... RETURNING`` for all ``params``; return its rows.
+
+        Each tuple of ``params`` is one row of the VALUES list (a multi-row INSERT returns
+        rows, where an executemany returns none), ROWS_PER_STATEMENT rows a statement.
+        """
+        returned: list[Any] = []
+        for start in range(0, len(params), ROWS_PER_STATEMENT):
+            chunk = params[start:start + ROWS_PER_STATEMENT]
+            row = f"({_marks(len(chunk[0]))})"
+            returned += self.rows(sql.format(values=", ".join([row] * len(chunk))),
+                                  chain.from_iterable(chunk))
+        return returned
 
     def _placeholders(self, sql: str) -> str:
         return sql.replace("?", "%s") if self.psycopg else sql
@@ -307,8 +197,6 @@ def _fresh(db: _Driver, rows: list[NewReader], report: ImportReport) -> list[New
             report.existing += 1
         else:
             unique[row.address.key] = row
-    if not unique:
-        return []
     hashes = {suppression_key(key): key for key in unique}
     for (key_hash,) in db.rows(_SUPPRESSED.format(marks=_marks(len(hashes))), hashes):
         del unique[hashes[key_hash]]
@@ -316,19 +204,33 @@ def _fresh(db: _Driver, rows: list[NewReader], report: ImportReport) -> list[New
     return list(unique.values())
 
 
+def _add_readers(db: _Driver, newsletter: Newsletter, rows: list[NewReader],
+                 now: datetime) -> dict[str, tuple[int, str, str | None]]:
+    """Insert the readers not there yet; return each row's reader by key: its id, its email
+    and the status of its subscription to ``newsletter`` (None: it has none)."""
+    db.many(_ADD_READERS, [(r.address.email, r.address.key, new_manage_token(),
+                            db.time(r.created_at or now)) for r in rows])
+    return {key: (subscriber_id, email, status) for key, subscriber_id, email, status in db.rows(
+        _READERS_AND_STANDING.format(marks=_marks(len(rows))),
+        [newsletter.id, *(r.address.key for r in rows)])}
+
+
 def _insert_subscriptions(db: _Driver, newsletter: Newsletter, rows: list[NewReader],
-                          ids: dict[str, int], confirmed: bool,
+                          readers: dict[str, tuple[int, str, str | None]], confirmed: bool,
                           now: datetime) -> list[tuple[int, int]]:
     """Insert the subscriptions not there yet; return (id, subscriber_id) of each, by id."""
     status = (SubscriptionStatus.confirmed if confirmed else SubscriptionStatus.pending).value
     confirmed_at = db.time(now) if confirmed else None
-    new: list[tuple[int, int]] = []
-    for start in range(0, len(rows), ROWS_PER_STATEMENT):
-        chunk = rows[start:start + ROWS_PER_STATEMENT]
-        values = [value for r in chunk for value in (
-            ids[r.address.key], newsletter.id, status, r.name, r.source, False,
-            db.time(r.created_at or now), confirmed_at)]
-        sql = _ADD_SUBSCRIPTIONS.format(values=", ".join([_SUBSCRIPTION_VALUES] * len(chunk)))
-        new += [(subscription_id, subscriber_id) for subscription_id, subscriber_id
-                in db.rows(sql, values)]
-    return sorted(new)
+    newsletter_id = newsletter.id
+    return sorted((subscription_id, subscriber_id) for subscription_id, subscriber_id in db.insert(
+        _ADD_SUBSCRIPTIONS,
+        [(readers[r.address.key][0], newsletter_id, status, r.name, r.source, 1, False,
+          db.time(r.created_at or now), confirmed_at) for r in rows]))
+
+
+def _record_imported(db: _Driver, created: list[int], actor: str, now: datetime) -> None:
+    if not created:
+        return
+    kind, at = ConsentEventKind.imported.value, db.time(now)
+    source = f"import by {actor}"[:MAX_SOURCE_LENGTH]
+    db.many(_RECORD_IMPORTED, [(subscription_id, kind, at, source) for subscription_id in created])
