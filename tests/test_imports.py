@@ -77,6 +77,22 @@ def test_a_bad_row_after_blank_lines_is_reported_by_its_own_line(
         "line 6: 'two\\nlines': An email address must have an @-sign."]
 
 
+@pytest.mark.parametrize(("text", "stored"), [
+    (b"email,name\na@example.com,A,\xff\n", ("a@example.com", "A")),  # past the header: ignored
+    (b"name,email,Name\nX,a@example.com,A\n", ("a@example.com", "A")),  # twice: the last counts
+    (b"Source,EMAIL\nsomewhere,a@example.com\n", ("a@example.com", None)),  # no name column
+])
+def test_cells_are_picked_by_the_headers_column(app: Flask, tmp_path: Path, text: bytes,
+                                                stored: tuple[str, str | None]) -> None:
+    make_newsletter(app)
+    _, out, _ = _import(app.test_cli_runner(), tmp_path, text, "--confirmed")
+    assert "Added 1," in out and "bad rows 0" in out
+    [subscription] = all_rows(app, Subscription)
+    with open_session(app) as session:
+        email = session.get_one(Subscriber, subscription.subscriber_id).email
+    assert (email, subscription.name) == stored
+
+
 def test_existing_readers_are_neither_duplicated_nor_changed(
         db_app: Flask, tmp_path: Path) -> None:
     make_newsletter(db_app)
@@ -125,16 +141,16 @@ def test_pending_import_respects_the_confirmation_throttle(app: Flask, tmp_path:
 
 
 @pytest.mark.parametrize("confirmed", [True, False])
-def test_batches_commit_as_they_go(app: Flask, tmp_path: Path,
+def test_batches_commit_as_they_go(db_app: Flask, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, confirmed: bool) -> None:
     monkeypatch.setattr(imports, "CONFIRMED_BATCH_SIZE" if confirmed else "BATCH_SIZE", 10)
     monkeypatch.setattr(imports, "ROWS_PER_STATEMENT", 3)
-    make_newsletter(app)
+    make_newsletter(db_app)
     rows = "".join(f"r{i % 30}@example.com\n" for i in range(35))  # 5 repeats
-    _, out, _ = _import(app.test_cli_runner(), tmp_path, "email\n" + rows,
+    _, out, _ = _import(db_app.test_cli_runner(), tmp_path, "email\n" + rows,
                         *(["--confirmed"] if confirmed else []))
     assert "Added 30, already there 5," in out
-    with open_session(app) as session:
+    with open_session(db_app) as session:
         assert session.scalar(select(func.count()).select_from(Subscription)) == 30
         assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 30
 
