@@ -36,6 +36,8 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_BACKOFF_SECONDS": 30,  # first retry; doubles each attempt
     "WORKER_LEASE_SECONDS": 300,  # a claimed message returns to the queue after this
     "WORKER_POLL_SECONDS": 2.0,
+    # Signups a busy web process left: looked for often, so that their emails go soon.
+    "WORKER_SIGNUP_POLL_SECONDS": 0.25,
     # Webhooks and sync targets (their own batch in the worker, the worker's backoff)
     "WEBHOOK_TIMEOUT_SECONDS": 10,  # per request: a slow receiver costs at most this a batch
     "WEBHOOK_BATCH_SIZE": 50,

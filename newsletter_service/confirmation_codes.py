@@ -41,18 +41,19 @@ def issue_code(session: Session, subscriber_id: int, subscriptions: list[Subscri
     code = f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}"
     session.add(ConfirmationCode(
         subscriber_id=subscriber_id, code_hash=_digest(subscriber_id, code),
-        targets=" ".join(f"{s.id}:{s.token_version}" for s in subscriptions), failures=0,
+        targets=_targets_text([(s.id, s.token_version) for s in subscriptions]), failures=0,
         created_at=now,
         expires_at=now + timedelta(seconds=current_app.config["CONFIRM_MAX_AGE"]),
     ))
     return code
 
 
-def issue_codes(session: Session, targets: list[tuple[int, int, int]]) -> list[str]:
-    """Create the codes of many confirmation emails at once (an import's); return their digits.
+def issue_codes(session: Session,
+                targets: list[tuple[int, list[tuple[int, int]]]]) -> list[str]:
+    """Create the codes of many confirmation emails at once (a batch's); return their digits.
 
-    ``targets`` are (subscriber_id, subscription_id, token_version), one email each; as
-    ``issue_code``, in one statement per kind and the key derived once.
+    ``targets`` are (subscriber_id, [(subscription_id, token_version), ...]), one email
+    each; as ``issue_code``, in one statement per kind and the key derived once.
     """
     now = utcnow()
     session.execute(delete(ConfirmationCode).where(
@@ -62,13 +63,17 @@ def issue_codes(session: Session, targets: list[tuple[int, int, int]]) -> list[s
     codes = [f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}" for _ in targets]
     expires = now + timedelta(seconds=current_app.config["CONFIRM_MAX_AGE"])
     session.execute(insert(ConfirmationCode.__table__), [
-        {"subscriber_id": subscriber_id, "targets": f"{subscription_id}:{version}",
+        {"subscriber_id": subscriber_id, "targets": _targets_text(claims),
          "code_hash": hmac.new(key, f"{subscriber_id}:{code}".encode(),
                                hashlib.sha256).hexdigest(),
          "failures": 0, "created_at": now, "expires_at": expires, "used_at": None}
-        for (subscriber_id, subscription_id, version), code in zip(targets, codes, strict=True)
+        for (subscriber_id, claims), code in zip(targets, codes, strict=True)
     ])
     return codes
+
+
+def _targets_text(claims: list[tuple[int, int]]) -> str:
+    return " ".join(f"{subscription_id}:{version}" for subscription_id, version in claims)
 
 
 def redeem(session: Session, address: Address, code: str) -> list[Subscription]:

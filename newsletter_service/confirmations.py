@@ -10,6 +10,7 @@ Each email carries a 6-digit code (confirmation_codes.py) and a not-me link.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
@@ -95,18 +96,39 @@ def queue_confirmation(session: Session, subscriptions: list[Subscription], to: 
     row.recipient_domain = row.mailbox_key.rpartition("@")[2]
 
 
+@dataclass(frozen=True)
+class FirstConfirmation:
+    """A confirmation email due to a reader for subscriptions just created (token_version 1).
+
+    ``subscriptions`` are (subscription_id, newsletter) in the reader's order: one email
+    names them all, as a signup to several newsletters at once.
+    """
+
+    subscriber_id: int
+    email: str
+    subscriptions: tuple[tuple[int, Newsletter], ...]
+
+
 def queue_new_confirmations(session: Session, newsletter: Newsletter,
                             new: list[tuple[int, int, str]]) -> int:
-    """Queue a confirmation for each new pending (subscription_id, subscriber_id, email).
+    """Queue a confirmation for each new pending (subscription_id, subscriber_id, email)."""
+    return queue_first_confirmations(session, [
+        FirstConfirmation(subscriber_id, email, ((subscription_id, newsletter),))
+        for subscription_id, subscriber_id, email in new])
 
-    An import's batch: the throttle of ``may_send_confirmation`` read in three statements
-    for the whole batch (blocked mailboxes, today's count per mailbox, the latest email per
-    subscription) and applied row by row in order, the emails stamped, the codes and the
-    outbox rows written in one statement each. Return how many were queued.
+
+def queue_first_confirmations(session: Session, due: list[FirstConfirmation]) -> int:
+    """Queue the first confirmation email of each of ``due``, under the throttle.
+
+    A batch (an import's, or signups carried out together): the throttle of
+    ``may_send_confirmation`` read in three statements for the whole batch (blocked
+    mailboxes, today's count per mailbox, the latest email per subscription) and applied
+    email by email in order, the emails stamped, the codes and the outbox rows written in
+    one statement each. Return how many were queued.
     """
     config = current_app.config
     now = utcnow()
-    mailboxes = {email: mailbox_key(email) for _, _, email in new}
+    mailboxes = {item.email: mailbox_key(item.email) for item in due}
     keys = sorted(set(mailboxes.values()))
     if session.get_bind().dialect.name == "postgresql":  # as _serialize_mailbox, in order
         session.execute(text("SELECT pg_advisory_xact_lock(hashtext('confirm:' || k)) "
@@ -120,38 +142,41 @@ def queue_new_confirmations(session: Session, newsletter: Newsletter,
     cooling = set(session.scalars(
         select(OutboxMessage.subscription_id)
         .where(OutboxMessage.kind == CONFIRM_KIND,
-               OutboxMessage.subscription_id.in_([n[0] for n in new]),
+               OutboxMessage.subscription_id.in_(
+                   [sid for item in due for sid, _ in item.subscriptions]),
                OutboxMessage.created_at > now - timedelta(
                    seconds=config["CONFIRM_RESEND_COOLDOWN"]))))
-    due = []
-    for subscription_id, subscriber_id, email in new:
-        mailbox = mailboxes[email]
-        if mailbox in blocked or subscription_id in cooling or \
+    allowed = []
+    for item in due:
+        mailbox = mailboxes[item.email]
+        if mailbox in blocked or any(sid in cooling for sid, _ in item.subscriptions) or \
                 today.get(mailbox, 0) >= config["CONFIRM_MAX_PER_DAY"]:
             continue
         today[mailbox] = today.get(mailbox, 0) + 1
-        due.append((subscription_id, subscriber_id, email))
-    if due:
-        _queue_stamped(session, newsletter, due, mailboxes)
-    return len(due)
+        allowed.append(item)
+    if allowed:
+        _queue_stamped(session, allowed, mailboxes)
+    return len(allowed)
 
 
-def _queue_stamped(session: Session, newsletter: Newsletter, due: list[tuple[int, int, str]],
+def _queue_stamped(session: Session, due: list[FirstConfirmation],
                    mailboxes: dict[str, str]) -> None:
     """Write the codes and the outbox rows of new subscriptions (token_version 1)."""
     confirm_token = token_maker(links.signing_key(), Purpose.confirm)
     not_me_token = token_maker(links.signing_key(), Purpose.not_me)
-    codes = confirmation_codes.issue_codes(session, [(sub, sid, 1) for sid, sub, _ in due])
+    claims = [[(sid, 1) for sid, _ in item.subscriptions] for item in due]
+    codes = confirmation_codes.issue_codes(
+        session, [(item.subscriber_id, targets) for item, targets in zip(due, claims, strict=True)])
     base, now = links.base_url(), utcnow()
     rows = []
-    for (subscription_id, subscriber_id, email), code in zip(due, codes, strict=True):
-        claims = [(subscription_id, 1)]
+    for item, targets, code in zip(due, claims, codes, strict=True):
         rendered = emails.confirmation_bytes(
-            [newsletter], email, links.confirm_url(confirm_token(claims)), code,
-            f"{base}/not-me/{not_me_token(claims)}")
-        mailbox = mailboxes[email]
-        rows.append({"kind": CONFIRM_KIND, "subscriber_id": subscriber_id,
-                     "subscription_id": subscription_id, "recipient": rendered.recipient,
+            [newsletter for _, newsletter in item.subscriptions], item.email,
+            links.confirm_url(confirm_token(targets)), code,
+            f"{base}/not-me/{not_me_token(targets)}")
+        mailbox = mailboxes[item.email]
+        rows.append({"kind": CONFIRM_KIND, "subscriber_id": item.subscriber_id,
+                     "subscription_id": targets[0][0], "recipient": rendered.recipient,
                      "sender": rendered.sender, "message": rendered.raw,
                      "status": OutboxStatus.pending, "attempts": 0, "next_attempt_at": now,
                      "created_at": now,

@@ -32,6 +32,16 @@ class ConsentOrigin:
     user_agent: str | None = None
     source: str | None = None
 
+    @property
+    def kept_user_agent(self) -> str | None:
+        """Return the user agent as stored: at most ``MAX_USER_AGENT`` characters, or None."""
+        return (self.user_agent or "")[:MAX_USER_AGENT] or None
+
+    @property
+    def kept_source(self) -> str | None:
+        """Return the source as stored: at most ``MAX_SOURCE`` characters, or None."""
+        return (self.source or "")[:MAX_SOURCE] or None
+
 
 def record(session: Session, subscription: Subscription, kind: ConsentEventKind,
            origin: ConsentOrigin, method: ConfirmMethod | None = None) -> None:
@@ -40,12 +50,12 @@ def record(session: Session, subscription: Subscription, kind: ConsentEventKind,
     session.add(ConsentEvent(
         method=method,
         subscription=subscription, kind=kind, at=utcnow(),
-        ip=origin.ip, user_agent=(origin.user_agent or "")[:MAX_USER_AGENT] or None,
-        source=(origin.source or "")[:MAX_SOURCE] or subscription.source,
+        ip=origin.ip, user_agent=origin.kept_user_agent,
+        source=origin.kept_source or subscription.source,
         consent_text=newsletter.consent_text, consent_version=subscription.consent_version,
     ))
-    if kind is ConsentEventKind.subscribed and origin.source:
-        subscription.source = origin.source[:MAX_SOURCE]
+    if kind is ConsentEventKind.subscribed and origin.kept_source:
+        subscription.source = origin.kept_source
 
 
 def mark_unsubscribed(session: Session, subscriptions: list[Subscription],

@@ -70,6 +70,13 @@ class LinkOutcome:
 def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
               origin: ConsentOrigin) -> None:
     """Sign a reader up; answer the same whatever they were before (nobody learns it)."""
+    sign_up(session, newsletters, signup, origin)
+    session.commit()
+
+
+def sign_up(session: Session, newsletters: list[Newsletter], signup: Signup,
+            origin: ConsentOrigin) -> None:
+    """Do what ``subscribe`` does in the caller's transaction (no commit): one of a batch."""
     subscriber_id, _ = _ensure_subscriber(session, signup.address)
     needs_email: list[Subscription] = []
     resending: list[Subscription] = []
@@ -90,7 +97,6 @@ def subscribe(session: Session, newsletters: list[Newsletter], signup: Signup,
         queue_confirmation(session, needs_email, signup.address.email)
         for subscription in resending:
             record(session, subscription, ConsentEventKind.confirmation_resent, origin)
-    session.commit()
 
 
 def _ensure_subscriber(session: Session, address: Address) -> tuple[int, bool]:

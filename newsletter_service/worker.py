@@ -1,4 +1,4 @@
-"""The outbox worker loop: deliver due emails, and in a thread of their own webhook events."""
+"""The worker: due emails, and in threads of their own waiting signups and webhook events."""
 
 from __future__ import annotations
 
@@ -36,8 +36,7 @@ def worker_id() -> str:
 
 def deliver_once(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
     """Carry out the signups the web processes left, then deliver one batch of due emails."""
-    with app.app_context():  # its own session, closed with it
-        signup_queue.process_waiting(get_session())
+    carry_out_signups_once(app)
     return deliver_pending(
         app.extensions["db_sessionmaker"], app.extensions["mailer"],
         worker_id=worker_id(), batch_size=app.config["WORKER_BATCH_SIZE"],
@@ -63,21 +62,48 @@ def deliver_events_once(app: Flask, stop: threading.Event | None = None) -> Deli
                             should_stop=stop.is_set if stop else lambda: False)
 
 
+def carry_out_signups_once(app: Flask, stop: threading.Event | None = None) -> int:
+    """Carry out the signups waiting (a batch); return how many."""
+    with app.app_context():  # its own session, closed with it
+        return signup_queue.process_waiting(get_session())
+
+
 def run_forever(app: Flask, stop: threading.Event) -> None:
-    """Deliver emails here and webhook events in a second thread, until ``stop`` is set."""
-    events = threading.Thread(target=_loop, args=(app, stop, deliver_events_once,
-                                                  app.config["WEBHOOK_BATCH_SIZE"]),
-                              name="webhooks", daemon=True)
-    events.start()
+    """Deliver emails here, and in threads of their own carry out signups and deliver
+    webhook events, until ``stop`` is set."""
+    loops = [
+        threading.Thread(target=_loop, name="signups", daemon=True, args=(
+            app, stop, carry_out_signups_once, signup_queue.BATCH_SIZE,
+            app.config["WORKER_SIGNUP_POLL_SECONDS"])),
+        threading.Thread(target=_loop, name="webhooks", daemon=True, args=(
+            app, stop, _handled(deliver_events_once), app.config["WEBHOOK_BATCH_SIZE"],
+            app.config["WORKER_POLL_SECONDS"])),
+    ]
+    for thread in loops:
+        thread.start()
     try:
-        _loop(app, stop, deliver_once, app.config["WORKER_BATCH_SIZE"])
+        _loop(app, stop, _handled(deliver_once), app.config["WORKER_BATCH_SIZE"],
+              app.config["WORKER_POLL_SECONDS"])
     finally:
-        events.join()
+        for thread in loops:
+            thread.join()
 
 
-def _loop(app: Flask, stop: threading.Event,
-          deliver: Callable[[Flask, threading.Event], DeliveryReport], batch_size: int) -> None:
-    """Deliver until ``stop`` is set; sleep between empty polls, back off while failing.
+def _handled(deliver: Callable[[Flask, threading.Event], DeliveryReport],
+             ) -> Callable[[Flask, threading.Event], int]:
+    """Return ``deliver`` as a loop's step: it logs what it did and returns how many."""
+    def step(app: Flask, stop: threading.Event) -> int:
+        report = deliver(app, stop)
+        if report.claimed:
+            log.info("sent %s, retrying %s, failed %s", report.sent, report.retrying,
+                     report.failed)
+        return report.claimed
+    return step
+
+
+def _loop(app: Flask, stop: threading.Event, step: Callable[[Flask, threading.Event], int],
+          batch_size: int, poll_seconds: float) -> None:
+    """Run ``step`` until ``stop`` is set; sleep after a short batch, back off while failing.
 
     Nothing but ``stop`` ends the loop: a database that goes away (or stays locked) is
     waited for, 1 s and doubling up to 30 s between attempts.
@@ -85,7 +111,7 @@ def _loop(app: Flask, stop: threading.Event,
     delays = retry_delays()
     while not stop.is_set():
         try:
-            report = deliver(app, stop)
+            handled = step(app, stop)
         except DATABASE_DOWN as error:
             delay = next(delays)
             log.error("database unavailable (%s); trying again in %s s", error.orig or error,
@@ -98,11 +124,8 @@ def _loop(app: Flask, stop: threading.Event,
             stop.wait(delay)
             continue
         delays = retry_delays()
-        if report.claimed:
-            log.info("sent %s, retrying %s, failed %s", report.sent, report.retrying,
-                     report.failed)
-        if report.claimed < batch_size:
-            stop.wait(app.config["WORKER_POLL_SECONDS"])
+        if handled < batch_size:
+            stop.wait(poll_seconds)
 
 
 def stop_on_signals(stop: threading.Event) -> None:

@@ -74,10 +74,11 @@ def all_rows(app: Flask, model: type) -> list[Any]:
 
 
 def wait_until_signups_carried_out(app: Flask, timeout: float = 15.0) -> None:
-    """Wait for a live server to carry out the signups it has answered (signup_queue.py).
+    """Wait for a live server and its worker to carry out the signups answered (signup_queue.py).
 
-    A server answers first and carries the signup out right after: a test that reads the
-    database the moment its last answer arrived would race it.
+    A server answers first and carries the signup out right after, or leaves it to the
+    worker when busy: a test that reads the database the moment its last answer arrived
+    would race them.
     """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -123,6 +124,30 @@ class Gunicorn:
             self.process.kill()
             self.process.wait()
         return self._collected()
+
+
+class Worker:
+    """``newsletter-service worker`` with the given environment, as production runs beside
+    gunicorn: it carries out the signups a busy server leaves to it, and sends mail."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self._log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "newsletter-service"), "worker"], cwd=ROOT,
+            env={**os.environ, **env}, stdout=self._log, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self) -> str:
+        """Stop the worker (SIGTERM: it finishes what it holds) and return what it logged."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log.seek(0)
+        output = self._log.read()
+        self._log.close()
+        return output
 
 
 class TCPProxy:

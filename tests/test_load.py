@@ -17,21 +17,22 @@ from sqlalchemy import func, select
 from newsletter_service.models import OutboxMessage, Subscriber, Subscription
 
 from .factories import make_newsletter, open_session, wait_until_signups_carried_out
-from .servers import Gunicorn
+from .servers import Gunicorn, Worker
 
 
 @pytest.fixture
 def server(db_app: Flask) -> Iterator[Gunicorn]:
-    """gunicorn -w 2 serving the test database, rate limits off."""
+    """gunicorn -w 2 and a worker serving the test database, rate limits off."""
     make_newsletter(db_app)
     env = {"NEWSLETTER_DATABASE_URL": db_app.config["DATABASE_URL"],
            "NEWSLETTER_SECRET_KEY": "load-test-key", "NEWSLETTER_MAILER": "memory://",
            "NEWSLETTER_BASE_URL": "http://newsletters.test",
            "NEWSLETTER_RATELIMIT_ENABLED": "false"}
+    worker = Worker(env)
     gunicorn = Gunicorn(env, workers=2)
     yield gunicorn
-    log = gunicorn.stop()
-    assert "Traceback" not in log, log
+    logs = gunicorn.stop() + worker.stop()
+    assert "Traceback" not in logs, logs
 
 
 def post_signup(url: str, email: str) -> int:

@@ -8,6 +8,7 @@ left, or in the worker when the web process could not finish it.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -15,8 +16,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import event, update
+from sqlalchemy.orm import Session
 
-from newsletter_service import privacy, signup_queue
+from newsletter_service import privacy, signup_batches, signup_queue
 from newsletter_service.addresses import normalize_address
 from newsletter_service.consent import ConsentOrigin
 from newsletter_service.models import (
@@ -28,10 +30,18 @@ from newsletter_service.models import (
     Subscription,
     SubscriptionStatus,
 )
+from newsletter_service.signup_batches import QueuedSignup
 from newsletter_service.subscriptions import Signup
-from newsletter_service.worker import deliver_once
+from newsletter_service.worker import deliver_once, run_forever
 
-from .factories import all_rows, make_newsletter, open_session, outbox_rows
+from .factories import (
+    all_rows,
+    make_newsletter,
+    memory_mailer,
+    open_session,
+    outbox_rows,
+    wait_until_signups_carried_out,
+)
 
 JSON = {"Accept": "application/json"}
 
@@ -115,7 +125,7 @@ def test_the_worker_carries_out_what_the_web_process_left(app: Flask) -> None:
 def test_a_failure_after_the_answer_leaves_the_request_for_the_worker(
         app: Flask, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     make_newsletter(app, "daily")
-    real = signup_queue.subscribe
+    real = signup_batches.carry_out
     failures = iter([RuntimeError("the relay of a webhook exploded")])
 
     def failing_once(*args: object, **kwargs: object) -> None:
@@ -125,7 +135,7 @@ def test_a_failure_after_the_answer_leaves_the_request_for_the_worker(
             raise error
         real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(signup_queue, "subscribe", failing_once)
+    monkeypatch.setattr(signup_batches, "carry_out", failing_once)
     response = app.test_client().post("/newsletters/daily/subscribe",
                                       json={"email": "later@example.com"}, headers=JSON)
     assert response.status_code == 200
@@ -138,21 +148,28 @@ def test_a_failure_after_the_answer_leaves_the_request_for_the_worker(
 def test_a_request_that_always_fails_is_tried_five_times_then_left(
         app: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     make_newsletter(app, "daily")
-    calls = []
+    calls: list[list[str]] = []
 
-    def broken(*_args: object, **_kwargs: object) -> None:
-        calls.append(1)
+    def broken(_session: object, signups: list[QueuedSignup]) -> None:
+        calls.append([item.signup.address.email for item in signups])
         raise RuntimeError("broken")
 
-    monkeypatch.setattr(signup_queue, "subscribe", broken)
+    monkeypatch.setattr(signup_batches, "carry_out", broken)
     unclosed_client(app).post("/newsletters/daily/subscribe", json={"email": "x@example.com"},
                               headers=JSON)
-    for _ in range(7):
+    for _ in range(signup_queue.MAX_ATTEMPTS):
         with app.app_context(), open_session(app) as session:
-            signup_queue.process_waiting(session)
-    assert len(calls) == signup_queue.MAX_ATTEMPTS
+            signup_queue.process_waiting(session)  # the batch fails, then the request alone
     [left] = all_rows(app, SignupRequest)
     assert left.attempts == signup_queue.MAX_ATTEMPTS
+    tried = len(calls)
+    with app.app_context(), open_session(app) as session:
+        assert signup_queue.process_waiting(session) == 0
+    assert len(calls) == tried
+    # The web process's batch after an answer takes fresh requests only.
+    app.test_client().post("/newsletters/daily/subscribe", json={"email": "y@example.com"},
+                           headers=JSON)
+    assert calls[tried:] == [["y@example.com"]]
 
 
 def test_a_newsletter_deactivated_in_between_signs_nobody_up(app: Flask) -> None:
@@ -216,3 +233,40 @@ def test_erasing_a_reader_drops_their_signup_still_waiting(app: Flask) -> None:
         reader = session.query(Subscriber).one()
         privacy.erase(session, reader)
     assert all_rows(app, SignupRequest) == [] and all_rows(app, Subscriber) == []
+
+
+# The worker's mail loop looks every 0.1 s here (2 s in production), so the test is short.
+@pytest.mark.app_config(WORKER_POLL_SECONDS=0.1)
+def test_a_busy_server_leaves_its_signups_to_the_worker_which_carries_them_out_together(
+        app: Flask) -> None:
+    make_newsletter(app, "daily")
+    # One answered signup not carried out yet (its process is busy), then another: the
+    # second's process sees the first waiting and leaves its own to the worker too.
+    unclosed_client(app).post("/newsletters/daily/subscribe", json={"email": "a@example.com"},
+                              headers=JSON)
+    app.test_client().post("/newsletters/daily/subscribe", json={"email": "b@example.com"},
+                           headers=JSON)
+    assert len(all_rows(app, SignupRequest)) == 2 and all_rows(app, Subscription) == []
+    batches: list[int] = []
+    real = signup_batches.carry_out
+
+    def counted(session: Session, signups: list[QueuedSignup]) -> None:
+        batches.append(len(signups))
+        real(session, signups)
+
+    stop = threading.Event()
+    worker = threading.Thread(target=run_forever, args=(app, stop))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(signup_batches, "carry_out", counted)
+        worker.start()
+        try:
+            wait_until_signups_carried_out(app)
+            deadline = time.monotonic() + 10
+            while len(memory_mailer(app).outbox) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            worker.join()
+    assert batches == [2]
+    assert sorted(str(m["To"]) for m in memory_mailer(app).outbox) == [
+        "a@example.com", "b@example.com"]

@@ -17,8 +17,9 @@ def carry_out_signup_after(answer: ResponseReturnValue, request_id: int) -> Resp
     """Return ``answer``; once it has been sent, carry out the recorded signup.
 
     The WSGI server calls the response's ``close`` after writing its last byte: the
-    reader has the answer before any work that depends on who they are begins. If this
-    process cannot finish it, the worker does (signup_queue.process_waiting).
+    reader has the answer before any work that depends on who they are begins. On a
+    busy server (other signups waiting), and if this process cannot finish it, the worker
+    carries it out (signup_queue.process_unless_busy, process_waiting).
     """
     response = make_response(answer)
     app = current_app._get_current_object()  # type: ignore[attr-defined]
@@ -26,7 +27,7 @@ def carry_out_signup_after(answer: ResponseReturnValue, request_id: int) -> Resp
     def carry_out() -> None:
         with app.app_context():
             try:
-                signup_queue.process(get_session(), request_id)
+                signup_queue.process_unless_busy(get_session(), request_id)
             except Exception:
                 log.exception("signup request %s: left for the worker", request_id)
 
