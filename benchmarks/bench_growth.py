@@ -175,7 +175,7 @@ def measure(kind: str, quick: bool, rounds: int = 3) -> list[Result]:
             seed(kind, url, n)
             if n == sizes[1] and (scans := check_plans(url)):
                 log(f"  WARNING: table scans in {scans}")
-            for side, server in (("service", Server("wsgi:app", service_env(url))),
+            for side, server in (("service", Server("wsgi:app", service_env(url), worker=True)),
                                  ("floor", Server(FLOOR_APP, {"NEWSLETTER_DATABASE_URL": url}))):
                 stack.enter_context(server)
                 targets[side, n] = signup_path(server)

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_signup.py [--quick] [--db sqlite|postgresql]
 
-``gunicorn wsgi:app`` and ``gunicorn 'benchmarks.floor_app:create_app()'`` (2 sync
-workers each, pinned to core 0) serve the same fresh database; wrk (core 1, one thread,
+``gunicorn wsgi:app`` with the service's worker and ``gunicorn
+'benchmarks.floor_app:create_app()'`` (2 sync workers each, all pinned to core 0) serve the
+same fresh database; wrk (core 1, one thread,
 8 connections) posts signups with an address of its own per request, alternating
 between the two for 3 rounds each. Prints markdown rows: req/s, p50 and p99.
 """
@@ -31,6 +32,7 @@ from benchmarks.common import (  # noqa: E402
     run_wrk,
     service_env,
     throughput,
+    wait_for_signups,
 )
 from newsletter_service.db import make_engine  # noqa: E402
 
@@ -42,7 +44,7 @@ RATE_LIMIT_NOTE = ("rate limits off (NEWSLETTER_RATELIMIT_ENABLED=false): all lo
 
 def signup_servers(url: str) -> tuple[Server, Server]:
     """Start the service and the floor app on ``url``'s database."""
-    service = Server("wsgi:app", service_env(url))
+    service = Server("wsgi:app", service_env(url), worker=True)
     try:
         floor = Server(FLOOR_APP, {"NEWSLETTER_DATABASE_URL": url})
     except BaseException:
@@ -70,6 +72,8 @@ def measure(kind: str, quick: bool, rounds: int = 3) -> list[Result]:
             ours, bare = median_of_rounds(lambda: run_wrk(signup_path(service), seconds),
                                           lambda: run_wrk(signup_path(floor), seconds),
                                           rounds, label="signup")
+            if left := wait_for_signups(engine):
+                log(f"  WARNING: {left} signups still waiting for the worker")
         _check_rows(engine)
         engine.dispose()
     errors = f"; errors: service {ours['errors']:.0f}, floor {bare['errors']:.0f} (median)" \
