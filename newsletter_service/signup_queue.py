@@ -5,8 +5,8 @@ signup does (a confirmation email or none, a consent event, webhooks), and so ho
 takes. Done in the request, that time told anyone who asked who is subscribed. So the
 request only stores what the reader sent (``record``: the same insert for every address)
 and answers. After the answer has left, the web process carries the signup out itself
-when it is the only one waiting (``process_unless_busy``: at once, a few milliseconds).
-When others are waiting, the server is busy: the worker, which looks every
+(``process``) when it was the only one waiting: at once, for a few milliseconds (a dozen
+statements). When others are waiting, the server is busy: the worker, which looks every
 ``WORKER_SIGNUP_POLL_SECONDS``, carries them out together (``process_waiting``: one
 transaction, new readers written with one statement per table, signup_batches.py), for a
 fraction of the work each. The worker also takes what a web process could not finish (it
@@ -22,8 +22,9 @@ the one before).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from . import signup_batches
@@ -43,36 +44,34 @@ MAX_ATTEMPTS = 5
 BATCH_SIZE = 100
 
 
+@dataclass(frozen=True)
+class RecordedSignup:
+    """A signup stored by its request: its id, and whether it was the only one waiting."""
+
+    id: int
+    alone: bool  # then the web process carries it out after the answer; else the worker
+
+
 def record(session: Session, newsletters: list[Newsletter], signup: Signup,
-           origin: ConsentOrigin) -> int:
-    """Store a validated signup to be carried out after the answer; return its id."""
-    # A Core insert: the ORM's unit of work would cost the request more than the row.
+           origin: ConsentOrigin) -> RecordedSignup:
+    """Store a validated signup to be carried out after the answer."""
+    # Core statements: the ORM's unit of work would cost the request more than the row.
     table = SignupRequest.__table__
-    request_id = session.scalar(insert(table).returning(table.c.id).values(
+    request_id = int(session.scalar(insert(table).returning(table.c.id).values(
         newsletter_ids=",".join(str(n.id) for n in newsletters), email=signup.address.email,
         name=signup.name, consent=signup.consent, ip=clean_ip(origin.ip),
         user_agent=origin.kept_user_agent, source=origin.kept_source, attempts=0,
-        created_at=utcnow()))
+        created_at=utcnow())))
+    # Others waiting: the server is busy, and the worker carries them out together.
+    other = session.scalar(select(table.c.id).where(
+        table.c.id != request_id, table.c.attempts == 0).limit(1))
     session.commit()
-    return int(request_id)
+    return RecordedSignup(request_id, alone=other is None)
 
 
 def process(session: Session, request_id: int) -> bool:
     """Carry out one recorded signup, in one transaction; False if it was done already."""
     return _carry_out(session, SignupRequest.id == request_id) == 1
-
-
-def process_unless_busy(session: Session, request_id: int) -> bool:
-    """Carry out this request now if it is the only one waiting; else leave it to the worker.
-
-    The web process's part, after the answer. Alone, a signup costs a few milliseconds (a
-    dozen statements); when others are waiting, the server is busy, and the worker carries
-    them out together for a fraction of that each (``process_batch``).
-    """
-    others = session.scalar(select(func.count()).select_from(SignupRequest).where(
-        SignupRequest.id != request_id, SignupRequest.attempts == 0))
-    session.rollback()
-    return not others and process(session, request_id)
 
 
 def process_batch(session: Session, limit: int = BATCH_SIZE) -> int:

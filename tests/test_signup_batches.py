@@ -157,7 +157,7 @@ def test_batches_taken_at_once_carry_out_each_signup_once(db_app: Flask) -> None
     with db_app.app_context(), open_session(db_app) as session:
         [daily] = session.scalars(select(Newsletter))
         ids = [signup_queue.record(session, [daily], Signup(normalize_address(
-            f"reader{i}@example.com")), ORIGIN) for i in range(60)]
+            f"reader{i}@example.com")), ORIGIN).id for i in range(60)]
     barrier = threading.Barrier(3)
     done: list[int] = []
 

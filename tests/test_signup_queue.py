@@ -189,7 +189,7 @@ def test_carried_out_once_when_web_and_worker_meet_on_it(db_app: Flask) -> None:
         newsletter = session.query(Newsletter).one()
         request_id = signup_queue.record(
             session, [newsletter], Signup(normalize_address("both@example.com")),
-            ConsentOrigin(ip="192.0.2.7"))
+            ConsentOrigin(ip="192.0.2.7")).id
     results: list[bool] = []
     start = threading.Barrier(2)
 

@@ -104,8 +104,8 @@ def _signup(newsletters: list[Newsletter], data: MultiDict[str, str]) -> Respons
     )
     # Recorded now, carried out once answered: the answer takes as long for a new address
     # as for a subscribed one (signup_queue.py).
-    request_id = signup_queue.record(get_session(), newsletters, signup, _origin())
-    return carry_out_signup_after(_subscribed(newsletters, form.address.email), request_id)
+    recorded = signup_queue.record(get_session(), newsletters, signup, _origin())
+    return carry_out_signup_after(_subscribed(newsletters, form.address.email), recorded)
 
 
 def _subscribed(newsletters: list[Newsletter], email: str) -> ResponseValue:
