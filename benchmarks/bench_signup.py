@@ -37,7 +37,8 @@ from benchmarks.common import (  # noqa: E402
 from newsletter_service.db import make_engine  # noqa: E402
 
 FLOOR_APP = "benchmarks.floor_app:create_app()"
-TARGET = 0.6
+# Issue 17: at least half the floor's throughput (issue 7 had asked 0.6); p99 reported.
+TARGET = 0.5
 RATE_LIMIT_NOTE = ("rate limits off (NEWSLETTER_RATELIMIT_ENABLED=false): all load comes from "
                    "one IP, which the signup limit (10/min) would refuse")
 

@@ -106,7 +106,7 @@ def throughput(section: str, what: str, service: float, floor: float, unit: str,
 
 
 def latency(section: str, what: str, service: float, floor: float, unit: str = "ms",
-            target: float = 0.6, note: str = "") -> Result:
+            target: float = 0.5, note: str = "") -> Result:
     """Return a row where less is better (latency): ratio floor/service."""
     return Result(section, what, service, floor, unit, floor / service if service else 0.0,
                   target, True, note)
