@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import enum
 import hmac
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,10 +19,10 @@ from datetime import UTC, datetime
 from itsdangerous import (
     BadSignature,
     SignatureExpired,
-    TimestampSigner,
     URLSafeSerializer,
     URLSafeTimedSerializer,
 )
+from itsdangerous.encoding import int_to_bytes
 
 
 class Purpose(enum.StrEnum):
@@ -68,17 +69,17 @@ def token_maker(secret_key: str | list[str],
                 purpose: Purpose) -> Callable[[list[tuple[int, int]]], str]:
     """Return a ``make_token`` for many tokens at once, such as an import's confirmations.
 
-    As ``lasting_token_maker``: the key is derived once, and each token is signed exactly
-    as the timed serializer's own signer would sign it.
+    As ``lasting_token_maker``: the key is derived once, and each token is encoded as the
+    timed serializer's ``dumps`` encodes it, byte for byte (tests/test_properties.py): the
+    payload, the time in seconds, and the HMAC over both.
     """
-    serializer = _serializer(secret_key, purpose)
-    own = serializer.make_signer()
-    signer = TimestampSigner(own.derive_key(), key_derivation="none",
-                             digest_method=own.digest_method)
+    own = _serializer(secret_key, purpose).make_signer()
+    key, digest, separator = own.derive_key(), own.digest_method, own.sep
 
     def make(subscriptions: list[tuple[int, int]]) -> str:
-        payload = [[sub_id, version] for sub_id, version in subscriptions]
-        return signer.sign(serializer.dump_payload(payload)).decode()
+        value = (_payload(subscriptions) + separator
+                 + _base64(int_to_bytes(int(time.time()))))
+        return (value + separator + _base64(hmac.digest(key, value, digest))).decode()
 
     return make
 
@@ -101,16 +102,12 @@ def lasting_token_maker(secret_key: str | list[str],
     microseconds rather than fifteen: compact JSON, zlib only where it could make the
     payload shorter, URL-safe base64 without padding, and the HMAC in one call.
     """
-    serializer = _lasting_serializer(secret_key, purpose)
-    own = serializer.make_signer()
-    key, digest = own.derive_key(), own.digest_method
-    separator = own.sep
+    own = _lasting_serializer(secret_key, purpose).make_signer()
+    key, digest, separator = own.derive_key(), own.digest_method, own.sep
 
     def make(subscriptions: list[tuple[int, int]]) -> str:
-        text = ",".join(f"[{int(sub_id)},{int(version)}]" for sub_id, version in subscriptions)
-        payload = _url_safe_payload(f"[{text}]".encode())
-        signature = hmac.digest(key, payload, digest)
-        return (payload + separator + _base64(signature)).decode()
+        payload = _payload(subscriptions)
+        return (payload + separator + _base64(hmac.digest(key, payload, digest))).decode()
 
     return make
 
@@ -118,6 +115,12 @@ def lasting_token_maker(secret_key: str | list[str],
 # Shorter JSON never compresses (zlib adds 6 bytes of frame and 5 literals take 5 more);
 # itsdangerous keeps a compressed payload only when it saves two bytes.
 _NEVER_COMPRESSES = 12
+
+
+def _payload(subscriptions: list[tuple[int, int]]) -> bytes:
+    """Return what ``URLSafeSerializer.dump_payload`` makes of the pairs as a JSON list."""
+    text = ",".join(f"[{int(sub_id)},{int(version)}]" for sub_id, version in subscriptions)
+    return _url_safe_payload(f"[{text}]".encode())
 
 
 def _url_safe_payload(json: bytes) -> bytes:

@@ -6,6 +6,7 @@ import csv
 import re
 import string
 from pathlib import Path
+from unittest import mock
 
 import pytest
 from email_validator import EmailNotValidError, validate_email
@@ -13,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from itsdangerous import URLSafeSerializer
+from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
 from newsletter_service.addresses import InvalidAddress, normalize_address
 from newsletter_service.tokens import (
@@ -138,6 +139,18 @@ def test_lasting_tokens_are_what_itsdangerous_would_sign(
     serializer = URLSafeSerializer(["old-key", "key"], salt=f"newsletter-service.{purpose}.lasting")
     expected = serializer.dumps([[sub_id, version] for sub_id, version in subscriptions])
     assert lasting_token_maker(["old-key", "key"], purpose)(subscriptions) == expected
+
+
+@given(st.lists(st.tuples(st.one_of(st.integers(1, 2**62), repetitive_ids),
+                          st.integers(0, 1000)), min_size=1, max_size=60),
+       st.sampled_from(list(Purpose)), st.floats(1e9, 4e9))
+def test_dated_tokens_are_what_itsdangerous_would_sign(
+        subscriptions: list[tuple[int, int]], purpose: Purpose, now: float) -> None:
+    # Confirmation links from a batch (signups, imports) are those of make_token.
+    serializer = URLSafeTimedSerializer(["old-key", "key"], salt=f"newsletter-service.{purpose}")
+    with mock.patch("time.time", return_value=now):
+        expected = serializer.dumps([[sub_id, version] for sub_id, version in subscriptions])
+        assert token_maker(["old-key", "key"], purpose)(subscriptions) == expected
 
 
 # Every address email-validator accepts is subscribed or refused with a 422: never a 5xx
