@@ -40,23 +40,25 @@ class StampError(ValueError):
 
 @dataclass(frozen=True)
 class StampedMessage:
-    """A serialized message with markers, and how to fill them in."""
+    """A serialized message cut at its markers, and how to fill them in."""
 
-    raw: bytes
-    markers: Mapping[str, bytes]  # field name -> its marker
-    html_start: int  # offset of the HTML part's headers (len(raw) when there is none)
+    pieces: tuple[bytes, ...]  # the bytes between markers: one more than ``slots``
+    slots: tuple[tuple[str, bool], ...]  # for each marker: its field, and in the HTML part?
+    fields: frozenset[str]
     utf8: bool  # written with UTF-8 headers: values may be non-ASCII
 
     def stamp(self, values: Mapping[str, str]) -> bytes:
         """Return the message for one reader: every marker replaced by its checked value."""
-        if values.keys() != self.markers.keys():
-            raise StampError(f"values for {sorted(values)} do not match {sorted(self.markers)}")
-        text, rich = self.raw[:self.html_start], self.raw[self.html_start:]
-        for name, marker in self.markers.items():
-            value = _checked(name, values[name], self.utf8)
-            text = text.replace(marker, value.encode())
-            rich = rich.replace(marker, html.escape(value, quote=True).encode())
-        return text + rich
+        if values.keys() != self.fields:
+            raise StampError(f"values for {sorted(values)} do not match {sorted(self.fields)}")
+        plain = {name: _checked(name, value, self.utf8) for name, value in values.items()}
+        encoded = {(name, False): value.encode() for name, value in plain.items()}
+        encoded.update({(name, True): html.escape(value, quote=True).encode()
+                        for name, value in plain.items()})
+        parts = [self.pieces[0]]
+        for slot, piece in zip(self.slots, self.pieces[1:], strict=True):
+            parts += (encoded[slot], piece)
+        return b"".join(parts)
 
 
 def marker() -> str:
@@ -75,12 +77,21 @@ def prepare(build: Callable[[Mapping[str, str]], bytes], markers: Mapping[str, s
     raw = build(markers)
     if _ENCODED_BODY.search(raw):
         raise StampError("a body is quoted-printable or base64: build it in full")
-    encoded = {name: marker.encode() for name, marker in markers.items()}
-    for name, marker in encoded.items():
+    fields = {marker.encode(): name for name, marker in markers.items()}
+    for marker, name in fields.items():
         if marker not in raw:
             raise StampError(f"the marker of {name} did not reach the message's bytes")
     found = _HTML_PART.search(raw)
-    return StampedMessage(raw, encoded, found.start() if found else len(raw), utf8)
+    html_start = found.start() if found else len(raw)
+    # Cut once at every marker: a reader's message is then one join.
+    cut = re.compile(b"|".join(re.escape(marker) for marker in fields))
+    pieces, slots, start = [], [], 0
+    for match in cut.finditer(raw):
+        pieces.append(raw[start:match.start()])
+        slots.append((fields[match.group()], match.start() >= html_start))
+        start = match.end()
+    pieces.append(raw[start:])
+    return StampedMessage(tuple(pieces), tuple(slots), frozenset(markers), utf8)
 
 
 def _checked(name: str, value: str, utf8: bool) -> str:
