@@ -61,8 +61,7 @@ def _serializer(secret_key: str | list[str], purpose: Purpose) -> URLSafeTimedSe
 def make_token(secret_key: str | list[str], purpose: Purpose,
                subscriptions: list[tuple[int, int]]) -> str:
     """Sign ``[(subscription_id, token_version), ...]`` for ``purpose``."""
-    payload = [[sub_id, version] for sub_id, version in subscriptions]
-    return str(_serializer(secret_key, purpose).dumps(payload))
+    return token_maker(secret_key, purpose)(subscriptions)
 
 
 def token_maker(secret_key: str | list[str],
