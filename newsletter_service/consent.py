@@ -15,6 +15,7 @@ from .models import (
     ConfirmMethod,
     ConsentEvent,
     ConsentEventKind,
+    Newsletter,
     Subscription,
     SubscriptionStatus,
     utcnow,
@@ -41,6 +42,11 @@ class ConsentOrigin:
     def kept_source(self) -> str | None:
         """Return the source as stored: at most ``MAX_SOURCE`` characters, or None."""
         return (self.source or "")[:MAX_SOURCE] or None
+
+
+def consent_version_shown(newsletter: Newsletter) -> int | None:
+    """Return the version of the consent text a form of ``newsletter`` shows (None: none)."""
+    return newsletter.consent_version if newsletter.consent_text else None
 
 
 def record(session: Session, subscription: Subscription, kind: ConsentEventKind,

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import webhooks
-from .consent import ConsentOrigin, mark_unsubscribed, record
+from .consent import ConsentOrigin, consent_version_shown, mark_unsubscribed, record
 from .db import insert_for
 from .models import (
     ConsentEventKind,
@@ -146,7 +146,7 @@ def _confirm(session: Session, subscriber: Subscriber, newsletter: Newsletter,
     subscription.confirmed_at = utcnow()
     subscription.unsubscribed_at = None
     subscription.consent_given = True
-    subscription.consent_version = newsletter.consent_version if newsletter.consent_text else None
+    subscription.consent_version = consent_version_shown(newsletter)
     record(session, subscription, ConsentEventKind.confirmed, origin)
     webhooks.emit(session, webhooks.CONFIRMED, subscription)
 

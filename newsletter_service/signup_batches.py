@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from . import webhooks
 from .confirmations import FirstConfirmation, queue_first_confirmations
-from .consent import ConsentOrigin
+from .consent import ConsentOrigin, consent_version_shown
 from .db import insert_for
 from .models import (
     ConsentEvent,
@@ -79,7 +79,7 @@ def _subscribe_new_readers(session: Session, new: list[QueuedSignup],
         table.c.subscriber_id, table.c.newsletter_id, table.c.id), [
         {"subscriber_id": subscriber_id, "newsletter_id": newsletter.id,
          "status": SubscriptionStatus.pending, "name": item.signup.name, "token_version": 1,
-         "consent_given": item.signup.consent, "consent_version": _consent_version(newsletter),
+         "consent_given": item.signup.consent, "consent_version": consent_version_shown(newsletter),
          "source": item.origin.kept_source, "created_at": now}
         for item, subscriber_id, newsletter in wanted])
     ids = {(subscriber_id, newsletter_id): sid for subscriber_id, newsletter_id, sid in rows}
@@ -88,7 +88,7 @@ def _subscribe_new_readers(session: Session, new: list[QueuedSignup],
          "kind": ConsentEventKind.subscribed, "at": now, "ip": item.origin.ip,
          "user_agent": item.origin.kept_user_agent, "source": item.origin.kept_source,
          "consent_text": newsletter.consent_text,
-         "consent_version": _consent_version(newsletter), "method": None}
+         "consent_version": consent_version_shown(newsletter), "method": None}
         for item, subscriber_id, newsletter in wanted])
     webhooks.emit_for_ids(session, webhooks.CREATED, sorted(ids.values()))
     queue_first_confirmations(session, [
@@ -96,8 +96,3 @@ def _subscribe_new_readers(session: Session, new: list[QueuedSignup],
                           tuple((ids[subscriber_ids[item.signup.address.key], n.id], n)
                                 for n in item.newsletters))
         for item in new])
-
-
-def _consent_version(newsletter: Newsletter) -> int | None:
-    # As subscriptions._ask_consent: a version only where a consent text is shown.
-    return newsletter.consent_version if newsletter.consent_text else None

@@ -25,7 +25,7 @@ from .confirmations import (
     queue_confirmation,
     read_confirm_token,
 )
-from .consent import ConsentOrigin, mark_unsubscribed, record
+from .consent import ConsentOrigin, consent_version_shown, mark_unsubscribed, record
 from .db import insert_for, rows_changed
 from .models import (
     ConfirmMethod,
@@ -145,7 +145,7 @@ def _ask_consent(subscription: Subscription, newsletter: Newsletter, signup: Sig
     if subscription.status is SubscriptionStatus.unsubscribed:
         subscription.token_version += 1  # a new opt-in: new links, the old ones die
     subscription.consent_given = signup.consent
-    subscription.consent_version = newsletter.consent_version if newsletter.consent_text else None
+    subscription.consent_version = consent_version_shown(newsletter)
     if signup.name is not None:
         subscription.name = signup.name
 
