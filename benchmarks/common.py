@@ -32,7 +32,7 @@ from sqlalchemy import Engine, text  # noqa: E402
 
 from newsletter_service import migrate  # noqa: E402
 from newsletter_service.db import make_engine  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from tests.servers import free_port, stop_process  # noqa: E402
 
 POSTGRES_ADMIN_URL = os.environ.get("NEWSLETTER_BENCH_POSTGRES_URL",
                                     "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -288,13 +288,8 @@ class Server:
     def stop(self) -> str:
         """Stop the server and its worker (SIGTERM) and return what they logged."""
         for process in (self.process, self.worker):
-            if process is not None and process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+            if process is not None:
+                stop_process(process)
         output = self.output()
         self._log.close()
         return output

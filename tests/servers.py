@@ -74,6 +74,18 @@ def running(fake: Fake) -> Iterator[Fake]:
     fake.stop()
 
 
+def stop_process(process: subprocess.Popen[str], timeout: float = 20) -> None:
+    """SIGTERM ``process`` and wait for it; SIGKILL it if it is still there after ``timeout``."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class Gunicorn:
     """``gunicorn wsgi:app`` with N workers, on a free port, with the given environment."""
 
@@ -117,12 +129,7 @@ class Gunicorn:
 
     def stop(self) -> str:
         """Stop the server and return what it logged."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         return self._collected()
 
 
@@ -138,12 +145,7 @@ class Worker:
 
     def stop(self) -> str:
         """Stop the worker (SIGTERM: it finishes what it holds) and return what it logged."""
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process)
         self._log.seek(0)
         output = self._log.read()
         self._log.close()
