@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import chain
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy.orm import Session
 
@@ -87,18 +87,18 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[NewReader]
             return []
         now = utcnow()
         readers = _add_readers(db, newsletter, rows, now)
-        absent = [r for r in rows if readers[r.address.key][2] is None]
+        absent = [r for r in rows if readers[r.address.key].status is None]
         new = _insert_subscriptions(db, newsletter, absent, readers, confirmed, now)
         created = [subscription_id for subscription_id, _ in new]
         _record_imported(db, created, actor, now)
     report.added += len(created)
-    opted_out = sum(status == SubscriptionStatus.unsubscribed for _, _, status in readers.values())
+    opted_out = sum(r.status == SubscriptionStatus.unsubscribed for r in readers.values())
     report.unsubscribed += opted_out
     report.existing += len(rows) - len(created) - opted_out
     webhooks.emit_for_ids(session, webhooks.CONFIRMED if confirmed else webhooks.CREATED,
                           created)
     if not confirmed and created:
-        emails = {subscriber_id: email for subscriber_id, email, _ in readers.values()}
+        emails = {reader.id: reader.email for reader in readers.values()}
         report.emails_queued += confirmations.queue_new_confirmations(
             session, newsletter, [(sid, subscriber, emails[subscriber]) for sid, subscriber in new])
     session.commit()
@@ -137,7 +137,7 @@ class _Driver:
         connection = session.connection()
         dialect = connection.dialect
         self.cursor = connection.connection.cursor()
-        self.psycopg = dialect.paramstyle != "qmark"
+        self._percent = dialect.paramstyle != "qmark"  # psycopg; SQLite's driver takes "?"
         as_stored = Subscription.__table__.c.created_at.type.dialect_impl(dialect)
         self._time = as_stored.bind_processor(dialect) or _as_is
         self._times: dict[datetime, Any] = {}
@@ -178,7 +178,7 @@ class _Driver:
         return returned
 
     def _placeholders(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.psycopg else sql
+        return sql.replace("?", "%s") if self._percent else sql
 
 
 def _as_is(value: Any) -> Any:
@@ -204,19 +204,26 @@ def _fresh(db: _Driver, rows: list[NewReader], report: ImportReport) -> list[New
     return list(unique.values())
 
 
+class _Reader(NamedTuple):
+    """A stored reader and the status of its subscription to the newsletter (None: none)."""
+
+    id: int
+    email: str
+    status: str | None
+
+
 def _add_readers(db: _Driver, newsletter: Newsletter, rows: list[NewReader],
-                 now: datetime) -> dict[str, tuple[int, str, str | None]]:
-    """Insert the readers not there yet; return each row's reader by key: its id, its email
-    and the status of its subscription to ``newsletter`` (None: it has none)."""
+                 now: datetime) -> dict[str, _Reader]:
+    """Insert the readers not there yet; return each row's reader, by key."""
     db.many(_ADD_READERS, [(r.address.email, r.address.key, new_manage_token(),
                             db.time(r.created_at or now)) for r in rows])
-    return {key: (subscriber_id, email, status) for key, subscriber_id, email, status in db.rows(
-        _READERS_AND_STANDING.format(marks=_marks(len(rows))),
-        [newsletter.id, *(r.address.key for r in rows)])}
+    return {key: _Reader(subscriber_id, email, status) for key, subscriber_id, email, status
+            in db.rows(_READERS_AND_STANDING.format(marks=_marks(len(rows))),
+                       [newsletter.id, *(r.address.key for r in rows)])}
 
 
 def _insert_subscriptions(db: _Driver, newsletter: Newsletter, rows: list[NewReader],
-                          readers: dict[str, tuple[int, str, str | None]], confirmed: bool,
+                          readers: dict[str, _Reader], confirmed: bool,
                           now: datetime) -> list[tuple[int, int]]:
     """Insert the subscriptions not there yet; return (id, subscriber_id) of each, by id."""
     status = (SubscriptionStatus.confirmed if confirmed else SubscriptionStatus.pending).value
@@ -224,7 +231,7 @@ def _insert_subscriptions(db: _Driver, newsletter: Newsletter, rows: list[NewRea
     newsletter_id = newsletter.id
     return sorted((subscription_id, subscriber_id) for subscription_id, subscriber_id in db.insert(
         _ADD_SUBSCRIPTIONS,
-        [(readers[r.address.key][0], newsletter_id, status, r.name, r.source, 1, False,
+        [(readers[r.address.key].id, newsletter_id, status, r.name, r.source, 1, False,
           db.time(r.created_at or now), confirmed_at) for r in rows]))
 
 
