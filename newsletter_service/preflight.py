@@ -14,7 +14,6 @@ from limits.storage import storage_from_string
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from . import migrate
 from .config import DEFAULTS
 from .mailers import Mailer, MailerError, SMTPMailer
 
@@ -65,6 +64,8 @@ def check_settings(app: Flask) -> Check:
 
 def database_problem(engine: Engine) -> str | None:
     """Return why the database is not ready to serve (down, or not migrated), or None."""
+    from . import migrate  # Alembic, loaded when asked: every command starts without it
+
     try:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
@@ -81,6 +82,8 @@ def database_problem(engine: Engine) -> str | None:
 
 def check_database(engine: Engine) -> Check:
     """Check that the database answers and its schema is at the migrations' head."""
+    from . import migrate
+
     where = engine.url.render_as_string(hide_password=True)
     problem = database_problem(engine)
     if problem is not None:

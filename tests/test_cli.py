@@ -69,3 +69,28 @@ def test_app_refuses_to_start_without_a_secret_key_outside_debug(tmp_path: Path)
                             text=True, timeout=60, check=False)
     assert result.returncode != 0
     assert "NEWSLETTER_SECRET_KEY is not set" in result.stderr
+    # Said once, plainly: no traceback, and the command is not called unknown.
+    assert "Traceback" not in result.stderr and "No such command" not in result.stderr
+
+
+def test_help_without_settings_says_what_is_missing(tmp_path: Path) -> None:
+    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "PATH": "/usr/bin"}
+    script = Path(sys.executable).parent / "newsletter-service"
+    result = subprocess.run([str(script), "--help"], env=env, capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0
+    assert "Usage: newsletter-service" in result.stdout and "  check " in result.stdout
+    assert "NEWSLETTER_SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_command_on_a_database_without_tables_says_to_upgrade_it(tmp_path: Path) -> None:
+    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+           "NEWSLETTER_SECRET_KEY": "x" * 32, "PATH": "/usr/bin:/bin",
+           "NEWSLETTER_BASE_URL": "https://news.example.com", "NEWSLETTER_MAILER": "console://"}
+    script = Path(sys.executable).parent / "newsletter-service"
+    result = subprocess.run([str(script), "newsletters", "list"], env=env, capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode == 1
+    assert "run `newsletter-service db upgrade` first" in result.stderr
+    assert "Traceback" not in result.stderr

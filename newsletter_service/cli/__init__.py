@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import AppGroup, FlaskGroup
+from flask.cli import AppGroup, FlaskGroup, NoAppException
+from sqlalchemy.exc import DBAPIError
 
 # Every command: the module of this package that defines it, and its name there.
 COMMANDS: Mapping[str, tuple[str, str]] = {
@@ -54,6 +55,23 @@ class LazyAppGroup(LazyCommands, AppGroup):
 class LazyFlaskGroup(LazyCommands, FlaskGroup):
     """The ``newsletter-service`` program: Flask's commands, then the app's."""
 
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None and name in COMMANDS:
+            ctx.exit(1)  # the app did not load, and Flask has said why: not an unknown command
+        return command
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a database without our tables is an error that says what to do."""
+        try:
+            return super().invoke(ctx)
+        except DBAPIError as error:
+            if not missing_table(error):
+                raise
+            raise click.ClickException(
+                "The database has no tables yet (or not all of this version's): run "
+                "`newsletter-service db upgrade` first.") from None
+
 
 def init_app(app: Flask) -> None:
     """Give ``app.cli`` every command group (what Flask and blueprints added there stays)."""
@@ -63,7 +81,15 @@ def init_app(app: Flask) -> None:
 def _create_app() -> Flask:
     from .. import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except RuntimeError as error:  # a setting missing: say which, without a traceback
+        raise NoAppException(str(error)) from None
+
+
+def missing_table(error: DBAPIError) -> bool:
+    """Tell whether ``error`` is a table that does not exist (SQLite or PostgreSQL)."""
+    return "no such table" in str(error.orig) or type(error.orig).__name__ == "UndefinedTable"
 
 
 # ``check`` is found without loading the app: it reports an app that fails to load.
