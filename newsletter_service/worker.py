@@ -69,8 +69,7 @@ def carry_out_signups_once(app: Flask, stop: threading.Event | None = None) -> i
 
 
 def run_forever(app: Flask, stop: threading.Event) -> None:
-    """Deliver emails here, and in threads of their own carry out signups and deliver
-    webhook events, until ``stop`` is set."""
+    """Send emails until ``stop``; in threads of their own, carry out signups and send events."""
     loops = [
         threading.Thread(target=_loop, name="signups", daemon=True, args=(
             app, stop, carry_out_signups_once, signup_queue.BATCH_SIZE,
@@ -120,7 +119,7 @@ def _loop(app: Flask, stop: threading.Event, step: Callable[[Flask, threading.Ev
             continue
         except Exception:
             delay = next(delays)
-            log.exception("delivery failed; trying again in %s s", delay)
+            log.exception("a batch failed; trying again in %s s", delay)
             stop.wait(delay)
             continue
         delays = retry_delays()
