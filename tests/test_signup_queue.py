@@ -166,7 +166,7 @@ def test_a_request_that_always_fails_is_tried_five_times_then_left(
     with app.app_context(), open_session(app) as session:
         assert signup_queue.process_waiting(session) == 0
     assert len(calls) == tried
-    # The web process's batch after an answer takes fresh requests only.
+    # After an answer the web process carries out its own request only, never a failed one.
     app.test_client().post("/newsletters/daily/subscribe", json={"email": "y@example.com"},
                            headers=JSON)
     assert calls[tried:] == [["y@example.com"]]
