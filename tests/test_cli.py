@@ -47,26 +47,29 @@ def test_seed_demo_only_when_empty(app: Flask, runner: FlaskCliRunner) -> None:
     assert len(all_rows(app, Newsletter)) == 4
 
 
+def run_cli(*args: str, database: Path,
+            configured: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run the installed console script on ``database``; ``configured``: as production needs."""
+    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{database}", "PATH": "/usr/bin:/bin"}
+    if configured:
+        env |= {"NEWSLETTER_SECRET_KEY": "x" * 32, "NEWSLETTER_MAILER": "console://",
+                "NEWSLETTER_BASE_URL": "https://news.example.com"}
+    script = Path(sys.executable).parent / "newsletter-service"
+    return subprocess.run([str(script), *args], env=env, capture_output=True, text=True,
+                          timeout=60, check=False)
+
+
 def test_console_script_upgrades_a_fresh_database(tmp_path: Path) -> None:
     database = tmp_path / "fresh.sqlite3"
-    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{database}",
-           "NEWSLETTER_SECRET_KEY": "x" * 32, "PATH": "/usr/bin:/bin",
-           "NEWSLETTER_BASE_URL": "https://news.example.com", "NEWSLETTER_MAILER": "console://"}
-    script = Path(sys.executable).parent / "newsletter-service"
-    result = subprocess.run([str(script), "db", "upgrade"], env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = run_cli("db", "upgrade", database=database)
     assert result.returncode == 0, result.stderr
     assert "Database is up to date." in result.stdout
-    listed = subprocess.run([str(script), "newsletters", "list"], env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    listed = run_cli("newsletters", "list", database=database)
     assert listed.returncode == 0 and listed.stdout == ""
 
 
 def test_app_refuses_to_start_without_a_secret_key_outside_debug(tmp_path: Path) -> None:
-    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "PATH": "/usr/bin"}
-    script = Path(sys.executable).parent / "newsletter-service"
-    result = subprocess.run([str(script), "newsletters", "list"], env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = run_cli("newsletters", "list", database=tmp_path / "x.sqlite3", configured=False)
     assert result.returncode != 0
     assert "NEWSLETTER_SECRET_KEY is not set" in result.stderr
     # Said once, plainly: no traceback, and the command is not called unknown.
@@ -74,10 +77,7 @@ def test_app_refuses_to_start_without_a_secret_key_outside_debug(tmp_path: Path)
 
 
 def test_help_without_settings_says_what_is_missing(tmp_path: Path) -> None:
-    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'x.sqlite3'}", "PATH": "/usr/bin"}
-    script = Path(sys.executable).parent / "newsletter-service"
-    result = subprocess.run([str(script), "--help"], env=env, capture_output=True, text=True,
-                            timeout=60, check=False)
+    result = run_cli("--help", database=tmp_path / "x.sqlite3", configured=False)
     assert result.returncode == 0
     assert "Usage: newsletter-service" in result.stdout and "  check " in result.stdout
     assert "NEWSLETTER_SECRET_KEY is not set" in result.stderr
@@ -85,12 +85,7 @@ def test_help_without_settings_says_what_is_missing(tmp_path: Path) -> None:
 
 
 def test_a_command_on_a_database_without_tables_says_to_upgrade_it(tmp_path: Path) -> None:
-    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
-           "NEWSLETTER_SECRET_KEY": "x" * 32, "PATH": "/usr/bin:/bin",
-           "NEWSLETTER_BASE_URL": "https://news.example.com", "NEWSLETTER_MAILER": "console://"}
-    script = Path(sys.executable).parent / "newsletter-service"
-    result = subprocess.run([str(script), "newsletters", "list"], env=env, capture_output=True,
-                            text=True, timeout=60, check=False)
+    result = run_cli("newsletters", "list", database=tmp_path / "empty.sqlite3")
     assert result.returncode == 1
     assert "run `newsletter-service db upgrade` first" in result.stderr
     assert "Traceback" not in result.stderr
