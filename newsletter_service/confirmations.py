@@ -109,14 +109,6 @@ class FirstConfirmation:
     subscriptions: tuple[tuple[int, Newsletter], ...]
 
 
-def queue_new_confirmations(session: Session, newsletter: Newsletter,
-                            new: list[tuple[int, int, str]]) -> int:
-    """Queue a confirmation for each new pending (subscription_id, subscriber_id, email)."""
-    return queue_first_confirmations(session, [
-        FirstConfirmation(subscriber_id, email, ((subscription_id, newsletter),))
-        for subscription_id, subscriber_id, email in new])
-
-
 def queue_first_confirmations(session: Session, due: list[FirstConfirmation]) -> int:
     """Queue the first confirmation email of each of ``due``, under the throttle.
 

@@ -99,8 +99,9 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[NewReader]
                           created)
     if not confirmed and created:
         emails = {reader.id: reader.email for reader in readers.values()}
-        report.emails_queued += confirmations.queue_new_confirmations(
-            session, newsletter, [(sid, subscriber, emails[subscriber]) for sid, subscriber in new])
+        report.emails_queued += confirmations.queue_first_confirmations(session, [
+            confirmations.FirstConfirmation(subscriber, emails[subscriber], ((sid, newsletter),))
+            for sid, subscriber in new])
     session.commit()
     return created
 
