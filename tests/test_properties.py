@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import re
 import string
+import zlib
 from pathlib import Path
 from unittest import mock
 
@@ -12,10 +14,11 @@ import pytest
 from email_validator import EmailNotValidError, validate_email
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 from itsdangerous import URLSafeSerializer, URLSafeTimedSerializer
 
+from newsletter_service import tokens
 from newsletter_service.addresses import InvalidAddress, normalize_address
 from newsletter_service.tokens import (
     InvalidToken,
@@ -133,6 +136,7 @@ repetitive_ids = st.tuples(st.sampled_from("123456789"), st.integers(1, 18)).map
 @given(st.lists(st.tuples(st.one_of(st.integers(1, 2**62), repetitive_ids),
                           st.integers(0, 1000)), min_size=1, max_size=60),
        st.sampled_from(list(Purpose)))
+@example([(111_111_111_111, 1)], Purpose.unsubscribe)  # the shortest JSON that compresses
 def test_lasting_tokens_are_what_itsdangerous_would_sign(
         subscriptions: list[tuple[int, int]], purpose: Purpose) -> None:
     # Export and email links stay byte for byte what they were before the fast encoder.
@@ -144,6 +148,7 @@ def test_lasting_tokens_are_what_itsdangerous_would_sign(
 @given(st.lists(st.tuples(st.one_of(st.integers(1, 2**62), repetitive_ids),
                           st.integers(0, 1000)), min_size=1, max_size=60),
        st.sampled_from(list(Purpose)), st.floats(1e9, 4e9))
+@example([(111_111_111_111, 1)], Purpose.confirm, 1.8e9)  # the shortest JSON that compresses
 def test_dated_tokens_are_what_itsdangerous_would_sign(
         subscriptions: list[tuple[int, int]], purpose: Purpose, now: float) -> None:
     # Confirmation links from a batch (signups, imports) are those of make_token.
@@ -151,6 +156,34 @@ def test_dated_tokens_are_what_itsdangerous_would_sign(
     with mock.patch("time.time", return_value=now):
         expected = serializer.dumps([[sub_id, version] for sub_id, version in subscriptions])
         assert token_maker(["old-key", "key"], purpose)(subscriptions) == expected
+
+
+def _zlib_would_shorten(pairs: list[tuple[int, int]]) -> bool:
+    """Return whether itsdangerous would keep the compressed payload of these pairs."""
+    json = ("[" + ",".join(f"[{sub_id},{version}]" for sub_id, version in pairs) + "]")
+    compressed = zlib.compress(json.encode())
+    assert len(json) <= tokens._NEVER_COMPRESSES, json  # only the lists the bound is about
+    return len(compressed) < len(json) - 1
+
+
+def test_no_json_list_of_pairs_within_the_bound_compresses() -> None:
+    """The encoders skip zlib for JSON of up to 14 bytes: nothing that short compresses.
+
+    The most repetitive lists are the ones that could: every id of one or two repeated
+    digits up to eight digits long with every version digit, and every two-pair list of
+    one-digit numbers (13 bytes), whatever zlib the machine has.
+    """
+    repetitive = {int(((a + b) * 4)[:length]) for a in "0123456789" for b in "0123456789"
+                  for length in range(1, 9)} - {0}
+    assert not [(sub_id, version) for sub_id in repetitive for version in range(10)
+                if _zlib_would_shorten([(sub_id, version)])]
+    assert not [pairs for pairs in itertools.product(range(10), repeat=4)
+                if _zlib_would_shorten([pairs[:2], pairs[2:]])]
+
+
+@given(st.integers(1, 99_999_999), st.integers(0, 9))
+def test_no_single_pair_within_the_bound_compresses(sub_id: int, version: int) -> None:
+    assert not _zlib_would_shorten([(sub_id, version)])
 
 
 # Every address email-validator accepts is subscribed or refused with a 422: never a 5xx
