@@ -32,10 +32,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     from flask_wtf.csrf import CSRFProtect
 
-    from .web import bodies, errors, limits, security
+    from .web import bodies, errors, limits, lookup, security
     from .web.public import bots, challenge, codes, embed, preferences, views
 
     csrf = CSRFProtect(app)
+    lookup.init_app(app)
     errors.init_app(app)
     bodies.init_app(app)  # bounded bodies, strict JSON: before any request is read
     security.init_app(app)

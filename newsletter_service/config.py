@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     "WEBHOOK_MAX_ATTEMPTS": 15,  # with the doubling backoff from 30 s: about eleven days
     "WEBHOOK_PAUSE_AFTER_SECONDS": 3 * 24 * 3600,  # an endpoint failing this long is paused
     # Web
+    # A web process answers with a newsletter's settings read this long ago at most: its
+    # own edits apply at once, other processes' within this (web/lookup.py).
+    "SETTINGS_CACHE_SECONDS": 1.0,
     "MAX_CONTENT_LENGTH": 64 * 1024,
     "MAX_FORM_MEMORY_SIZE": 64 * 1024,
     "RATELIMIT_STORAGE_URI": "memory://",
