@@ -27,6 +27,7 @@ from .models import (
     Subscription,
     SuppressedAddress,
     Suppression,
+    WebhookEndpoint,
     utcnow,
 )
 
@@ -91,17 +92,24 @@ def personal_data(session: Session, subscriber: Subscriber) -> dict[str, Any]:
             selectinload(Subscriber.subscriptions).selectinload(Subscription.newsletter),
         )
     ).one()
-    emails = session.execute(
+    queued = session.execute(
         select(OutboxMessage.kind, OutboxMessage.status, OutboxMessage.created_at,
-               OutboxMessage.sent_at)
+               OutboxMessage.sent_at, WebhookEndpoint.url)
+        .outerjoin(WebhookEndpoint, WebhookEndpoint.id == OutboxMessage.endpoint_id)
         .where(OutboxMessage.subscriber_id == subscriber.id).order_by(OutboxMessage.id)
-    )
+    ).all()
     return {
         "email": loaded.email,
         "created_at": _iso(loaded.created_at),
         "subscriptions": [_subscription(s) for s in loaded.subscriptions],
-        "emails": [{"kind": kind, "status": status.value, "queued_at": _iso(queued),
-                    "sent_at": _iso(sent)} for kind, status, queued, sent in emails],
+        "emails": [{"kind": kind, "status": status.value, "queued_at": _iso(at),
+                    "sent_at": _iso(sent)}
+                   for kind, status, at, sent, receiver in queued if receiver is None],
+        # Who else was told about the reader (GDPR art. 15(1)(c)): webhook and sync events.
+        "webhook_events": [{"kind": kind, "receiver": receiver, "status": status.value,
+                            "queued_at": _iso(at), "sent_at": _iso(sent)}
+                           for kind, status, at, sent, receiver in queued
+                           if receiver is not None],
     }
 
 

@@ -90,8 +90,12 @@ def get_subscriber(session: Session, subscriber_id: int) -> Subscriber | None:
 
 
 def emails_of(session: Session, subscriber: Subscriber, limit: int = 20) -> list[OutboxMessage]:
-    """Return the latest emails queued for a reader, newest first, with their delivery state."""
-    query = (select(OutboxMessage).where(OutboxMessage.subscriber_id == subscriber.id)
+    """Return the latest emails queued for a reader, newest first, with their delivery state.
+
+    The reader's webhook and sync events share the outbox; they are no emails.
+    """
+    query = (select(OutboxMessage).where(OutboxMessage.subscriber_id == subscriber.id,
+                                         OutboxMessage.endpoint_id.is_(None))
              .order_by(OutboxMessage.id.desc()).limit(limit))
     return list(session.scalars(query))
 

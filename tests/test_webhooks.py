@@ -283,3 +283,29 @@ def test_this_wasnt_me_tells_the_sending_system_too(app: Flask, receiver: Receiv
     events = [webhooks.event_type(row.message) for row in all_rows(app, OutboxMessage)
               if row.kind == "webhook"]
     assert events == [webhooks.CREATED, webhooks.UNSUBSCRIBED]
+
+
+def test_a_readers_webhook_events_are_not_listed_as_emails(app: Flask,
+                                                             receiver: Receiver) -> None:
+    """The console lists the reader's emails; the data download adds who else was told."""
+    from .admin_support import log_in, make_admin
+
+    make_newsletter(app)
+    add_endpoint(app, receiver)
+    sign_up(app.test_client(), "reader@example.com")
+    deliver(app)
+    drain(app)
+    assert receiver.types() == ["subscription.created"]
+    make_admin(app)
+    client = app.test_client()
+    log_in(client)
+    with open_session(app) as session:
+        subscriber_id = session.scalars(select(Subscriber.id)).one()
+    page = client.get(f"/admin/subscribers/{subscriber_id}").get_data(as_text=True)
+    emails = page.split('id="emails"')[1].split("</section>")[0]
+    assert emails.count("<tr>") == 2  # the heading and the confirmation email
+    assert "confirm" in emails and "webhook" not in emails
+    data = client.get(f"/admin/subscribers/{subscriber_id}/data.json").get_json()
+    assert [e["kind"] for e in data["emails"]] == ["confirm"]
+    assert [(e["kind"], e["receiver"], e["status"]) for e in data["webhook_events"]] == [
+        ("webhook", receiver.url, "sent")]
