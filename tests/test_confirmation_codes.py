@@ -55,8 +55,9 @@ def latest_code(app: Flask, mailer: MemoryMailer) -> str:
 
 
 def post_code(client: FlaskClient, code: str, email: str = "reader@example.com",
-              **options: object) -> tuple[int, object]:
-    response = client.post("/confirm/code", json={"email": email, "code": code}, **options)  # type: ignore[arg-type]
+              lang: str | None = None, **options: object) -> tuple[int, object]:
+    body = {"email": email, "code": code, **({"lang": lang} if lang else {})}
+    response = client.post("/confirm/code", json=body, **options)  # type: ignore[arg-type]
     return response.status_code, response.get_json()
 
 
@@ -253,3 +254,29 @@ def test_the_code_answers_in_the_newsletters_language_whatever_the_browser(
         status, answer = response.status_code, response.get_data(as_text=True)
     assert status == 200
     assert "Тиждень" in answer and "subscribed" not in answer and "confirmed" not in answer
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_wrong_code_is_answered_in_the_language_of_the_code_field(
+        app: Flask, client: FlaskClient, as_json: bool) -> None:
+    """The field's own language comes with the code: the address's newsletters stay unsaid."""
+    make_newsletter(app, "tyzhden", "Тиждень", language="uk")
+    english = {"Accept-Language": "en"}
+    if as_json:
+        answer = client.post("/newsletters/tyzhden/subscribe", headers=english,
+                             json={"email": "reader@example.com"}).get_json()
+        language = answer["code"]["language"]  # embed.js posts it back with the code
+        status, body = post_code(client, "000000", lang=language, headers=english)
+        error = str(body["errors"]["code"][0])  # type: ignore[index]
+    else:
+        page = client.post("/newsletters/tyzhden/subscribe", headers=english,
+                           data={"email": "reader@example.com"}).get_data(as_text=True)
+        language = re.search(r'name="lang" value="(\w+)"', page).group(1)  # type: ignore[union-attr]
+        response = client.post("/confirm/code", headers=english, data={
+            "email": "reader@example.com", "code": "000000", "lang": language})
+        status, error = response.status_code, response.get_data(as_text=True)
+    assert language == "uk" and status == 422
+    assert "Цей код недійсний" in error and "not valid" not in error
+    # Without it (or with a language we do not speak), the browser's language, as before.
+    status, body = post_code(client, "000000", lang="xx", headers=english)
+    assert status == 422 and "not valid" in str(body)

@@ -270,7 +270,7 @@
       event.preventDefault();
       request(BASE + "/confirm/code", { method: "POST",
         headers: { "Content-Type": "application/json", "Accept": "application/json" },
-        body: JSON.stringify({ email: email, code: input.value })
+        body: JSON.stringify({ email: email, code: input.value, lang: t.language })
       }).then(function (answer) {
         if (answer.body.ok) {
           box.remove();

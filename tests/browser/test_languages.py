@@ -78,6 +78,13 @@ def test_the_script_form_speaks_its_newsletters_language(uk_site: Site, page: Pa
     status = form.get_by_role("status")
     expect(status).to_contain_text("Ви підписалися")
     expect(status).to_contain_text("Ми надіслали вам листа")
+    # A wrong code is answered in the box's language as well, not the browser's (English).
+    assert page.evaluate("navigator.language").startswith("en")
+    form.get_by_label("Код підтвердження").fill("000000")
+    form.get_by_role("button", name="Підтвердити").click()
+    expect(form.locator(".nls-code .nls-error")).to_have_text(
+        "Цей код недійсний. Перевірте останній лист від нас або підпишіться знову, щоб "
+        "отримати новий код.")
     # The English newsletter on the same Ukrainian page stays English.
     expect(page.locator("#script-morning")).to_have_attribute("lang", "en")
     expect(page.locator("#script-morning").get_by_role("button")).to_have_text("Subscribe")

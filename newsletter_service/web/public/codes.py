@@ -11,7 +11,7 @@ from ...addresses import InvalidAddress, normalize_address
 from ...confirmation_codes import WrongCode
 from ...consent import ConsentOrigin
 from ...db import get_session
-from ...i18n import use_language_of
+from ...i18n import LANGUAGES, current_language, use_language, use_language_of
 from ...scanners import may_be_scanner
 from ...tokens import InvalidToken
 from ..errors import error_response, wants_json
@@ -23,10 +23,14 @@ bp = Blueprint("codes", __name__)
 
 
 def code_texts() -> dict[str, str]:
-    """Return the code step's texts, for embed.js (form.json and the signup's JSON answer)."""
+    """Return the code step's texts, for embed.js (form.json and the signup's JSON answer).
+
+    ``language`` is theirs: embed.js posts it with the code, so that a wrong code is
+    answered in the language of the box (the newsletter's), not the browser's.
+    """
     return {"label": _("Confirmation code"),
             "hint": _("Type the 6-digit code from the email to confirm here."),
-            "button": _("Confirm")}
+            "button": _("Confirm"), "language": current_language()}
 
 
 def wrong_code() -> str:
@@ -48,6 +52,10 @@ def confirm_code() -> ResponseValue:
         outcome = subscriptions.confirm_with_code(get_session(), normalize_address(email),
                                                   code, _origin())
     except (InvalidAddress, WrongCode):
+        # Which newsletters are pending for the address is nobody's business: the answer
+        # speaks the language the code field was shown in (``lang``), else the browser's.
+        if data.get("lang") in LANGUAGES:
+            use_language(data["lang"])
         if wants_json():
             return jsonify(ok=False, errors={"code": [wrong_code()]}), 422
         return render_template("code.html", email=email, error=wrong_code(),
