@@ -6,7 +6,7 @@ the same database, which the cache cannot see) within the cache's time.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from flask import Flask
@@ -17,6 +17,8 @@ from newsletter_service import newsletters
 from newsletter_service.web.lookup import NewsletterCache
 
 from .factories import make_newsletter, open_session
+
+Rename = Callable[[str, str], None]  # another process renames a newsletter: (slug, name)
 
 
 class FakeClock:
@@ -38,7 +40,7 @@ def clock(app: Flask) -> FakeClock:
 
 
 @pytest.fixture
-def other_process(app: Flask) -> Iterator[object]:
+def other_process(app: Flask) -> Iterator[Rename]:
     """Edit the newsletters table as another process would: a connection of its own."""
     engine = create_engine(app.config["DATABASE_URL"])
 
@@ -68,10 +70,10 @@ def test_an_edit_in_this_process_applies_to_the_next_request(
 
 
 def test_another_process_edit_is_seen_once_the_cache_time_has_passed(
-        app: Flask, client: FlaskClient, clock: FakeClock, other_process: object) -> None:
+        app: Flask, client: FlaskClient, clock: FakeClock, other_process: Rename) -> None:
     make_newsletter(app, name="The Daily")
     assert "The Daily" in client.get("/newsletters/daily").text
-    other_process("daily", "The Evening")  # type: ignore[operator]
+    other_process("daily", "The Evening")
     clock.now += app.config["SETTINGS_CACHE_SECONDS"] - 0.01
     assert "The Daily" in client.get("/newsletters/daily").text  # cached: no query
     clock.now += 0.02
@@ -80,10 +82,10 @@ def test_another_process_edit_is_seen_once_the_cache_time_has_passed(
 
 @pytest.mark.app_config(SETTINGS_CACHE_SECONDS=0)  # the knob: no cache at all
 def test_with_no_cache_time_every_request_reads_the_settings(
-        app: Flask, client: FlaskClient, clock: FakeClock, other_process: object) -> None:
+        app: Flask, client: FlaskClient, clock: FakeClock, other_process: Rename) -> None:
     make_newsletter(app, name="The Daily")
     assert "The Daily" in client.get("/newsletters/daily").text
-    other_process("daily", "The Evening")  # type: ignore[operator]
+    other_process("daily", "The Evening")
     assert "The Evening" in client.get("/newsletters/daily").text
 
 
