@@ -35,8 +35,16 @@ def worker_id() -> str:
 
 
 def deliver_once(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
-    """Carry out the signups the web processes left, then deliver one batch of due emails."""
+    """Carry out the signups the web processes left, then deliver one batch of due emails.
+
+    ``worker --once`` and the tests: ``run_forever`` does the two in loops of their own.
+    """
     carry_out_signups_once(app)
+    return deliver_emails_once(app, stop)
+
+
+def deliver_emails_once(app: Flask, stop: threading.Event | None = None) -> DeliveryReport:
+    """Deliver one batch of due emails."""
     return deliver_pending(
         app.extensions["db_sessionmaker"], app.extensions["mailer"],
         worker_id=worker_id(), batch_size=app.config["WORKER_BATCH_SIZE"],
@@ -81,7 +89,7 @@ def run_forever(app: Flask, stop: threading.Event) -> None:
     for thread in loops:
         thread.start()
     try:
-        _loop(app, stop, _handled(deliver_once), app.config["WORKER_BATCH_SIZE"],
+        _loop(app, stop, _handled(deliver_emails_once), app.config["WORKER_BATCH_SIZE"],
               app.config["WORKER_POLL_SECONDS"])
     finally:
         for thread in loops:
