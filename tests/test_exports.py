@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, Result
 
-from newsletter_service import create_app, imports, newsletters, subscriptions
+from newsletter_service import create_app, exports, imports, newsletters, subscriptions
 from newsletter_service.consent import ConsentOrigin
 from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import ConsentEvent, ExportLog
@@ -210,6 +210,34 @@ def test_cli_writes_a_file_and_logs_its_row_count(app: Flask, tmp_path: Path) ->
     assert len(_rows(target.read_text(encoding="utf-8"))) == 2
     assert "Wrote 2 rows" in result.output
     assert all_rows(app, ExportLog)[0].row_count == 2
+
+
+def test_every_status_is_read_in_export_order_without_a_sort(app: Flask) -> None:
+    # Without an index in export order, an export of every status had SQLite sort all its
+    # rows (a temporary B-tree) before the first could leave: 3 s at 1,000,000 rows.
+    make_newsletter(app)
+    _import(app, "email\na@example.com\nb@example.com\n")
+    engine = app.extensions["db_engine"]
+    queries: list[tuple[str, Any]] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, parameters: Any,
+               _context: Any, _executemany: bool) -> None:
+        if statement.lstrip().startswith("SELECT") and "consent_events" in statement:
+            queries.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for status in exports.STATUSES:
+            assert len(_rows(_export(app.test_cli_runner(), "--status", status))) == (
+                0 if status in ("pending", "unsubscribed") else 2)
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    assert len(queries) == len(exports.STATUSES)
+    with engine.connect() as connection:
+        for statement, parameters in queries:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
+                                              parameters).all()
+            assert not [step for step in plan if "TEMP B-TREE" in step[-1]], plan
 
 
 @pytest.mark.parametrize("args, message", [
