@@ -17,11 +17,12 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from . import links
 from .addresses import Address
+from .bulk import BulkCursor
 from .db import rows_changed
 from .models import ConfirmationCode, Subscriber, Subscription, SubscriptionStatus, utcnow
 
@@ -62,14 +63,18 @@ def issue_codes(session: Session,
     key = _key()
     codes = [f"{secrets.randbelow(10 ** CODE_DIGITS):0{CODE_DIGITS}d}" for _ in targets]
     expires = now + timedelta(seconds=current_app.config["CONFIRM_MAX_AGE"])
-    session.execute(insert(ConfirmationCode.__table__), [
-        {"subscriber_id": subscriber_id, "targets": _targets_text(claims),
-         "code_hash": hmac.new(key, f"{subscriber_id}:{code}".encode(),
-                               hashlib.sha256).hexdigest(),
-         "failures": 0, "created_at": now, "expires_at": expires, "used_at": None}
-        for (subscriber_id, claims), code in zip(targets, codes, strict=True)
-    ])
+    with BulkCursor(session) as db:
+        created_at, expires_at = db.time(now), db.time(expires)
+        db.many(_ADD_CODES, [
+            (subscriber_id, hmac.new(key, f"{subscriber_id}:{code}".encode(),
+                                     hashlib.sha256).hexdigest(),
+             _targets_text(claims), created_at, expires_at)
+            for (subscriber_id, claims), code in zip(targets, codes, strict=True)])
     return codes
+
+
+_ADD_CODES = ("INSERT INTO confirmation_codes (subscriber_id, code_hash, targets, failures,"
+              " created_at, expires_at) VALUES (?, ?, ?, 0, ?, ?)")
 
 
 def _targets_text(claims: list[tuple[int, int]]) -> str:

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from . import confirmation_codes, emails, links, not_me, outbox
 from .addresses import mailbox_key
+from .bulk import BulkCursor
 from .consent import ConsentOrigin, record
 from .models import (
     ConsentEventKind,
@@ -153,21 +154,26 @@ def _queue_stamped(session: Session, due: list[FirstConfirmation],
     claims = [[(sid, 1) for sid, _ in item.subscriptions] for item in due]
     codes = confirmation_codes.issue_codes(
         session, [(item.subscriber_id, targets) for item, targets in zip(due, claims, strict=True)])
-    base, now = links.base_url(), utcnow()
-    rows = []
-    for item, targets, code in zip(due, claims, codes, strict=True):
-        rendered = emails.confirmation_bytes(
-            [newsletter for _, newsletter in item.subscriptions], item.email,
-            links.confirm_url(confirm_token(targets)), code,
-            f"{base}/not-me/{not_me_token(targets)}")
-        mailbox = mailboxes[item.email]
-        rows.append({"kind": CONFIRM_KIND, "subscriber_id": item.subscriber_id,
-                     "subscription_id": targets[0][0], "recipient": rendered.recipient,
-                     "sender": rendered.sender, "message": rendered.raw,
-                     "status": OutboxStatus.pending, "attempts": 0, "next_attempt_at": now,
-                     "created_at": now,
-                     "mailbox_key": mailbox, "recipient_domain": mailbox.rpartition("@")[2]})
-    session.execute(insert(OutboxMessage.__table__), rows)
+    base = links.base_url()
+    with BulkCursor(session) as db:
+        now = db.time(utcnow())
+        rows = []
+        for item, targets, code in zip(due, claims, codes, strict=True):
+            rendered = emails.confirmation_bytes(
+                [newsletter for _, newsletter in item.subscriptions], item.email,
+                links.confirm_url(confirm_token(targets)), code,
+                f"{base}/not-me/{not_me_token(targets)}")
+            mailbox = mailboxes[item.email]
+            rows.append((CONFIRM_KIND, item.subscriber_id, targets[0][0], rendered.recipient,
+                         rendered.sender, rendered.raw, OutboxStatus.pending.value, now, now,
+                         mailbox, mailbox.rpartition("@")[2]))
+        db.many(_QUEUE_CONFIRMATIONS, rows)
+
+
+_QUEUE_CONFIRMATIONS = (
+    "INSERT INTO outbox (kind, subscriber_id, subscription_id, recipient, sender, message,"
+    " status, attempts, next_attempt_at, created_at, mailbox_key, recipient_domain)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?)")
 
 
 def read_confirm_token(session: Session, token: str,

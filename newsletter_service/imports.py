@@ -9,15 +9,15 @@ confirmation email through the outbox, under the signup's throttle.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from sqlalchemy.orm import Session
 
 from . import confirmations, webhooks
+from .bulk import BulkCursor, marks
 from .import_rows import MAX_SOURCE_LENGTH, NewReader, read_rows
 from .import_rows import InvalidField as InvalidField  # the API and readers.py: imports.*
 from .import_rows import UnreadableFile as UnreadableFile
@@ -25,7 +25,6 @@ from .import_rows import check_reader as check_reader
 from .models import (
     ConsentEventKind,
     Newsletter,
-    Subscription,
     SubscriptionStatus,
     new_manage_token,
     utcnow,
@@ -81,7 +80,7 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[NewReader]
     """Add the rows' readers in one transaction; return the ids of the new subscriptions."""
     if not rows:  # no transaction begun for nothing (on SQLite, a write lock)
         return []
-    with _Driver(session) as db:
+    with BulkCursor(session) as db:
         rows = _fresh(db, rows, report)
         if not rows:
             return []
@@ -106,10 +105,7 @@ def import_batch(session: Session, newsletter: Newsletter, rows: list[NewReader]
     return created
 
 
-# The batch's statements, run by the database driver itself (written with SQLite's ``?``).
-# Through SQLAlchemy's Core each value of each row went through its column type (times,
-# enums): 40 % of an import's time. Here the values are what both drivers take as they are,
-# and a time is converted once, by the column type's own converter for the dialect.
+# The batch's statements, run through bulk.BulkCursor (written with SQLite's ``?``).
 _SUPPRESSED = "SELECT key_hash FROM suppressed_addresses WHERE key_hash IN ({marks})"
 _ADD_READERS = ("INSERT INTO subscribers (email, email_key, manage_token, created_at)"
                 " VALUES (?, ?, ?, ?) ON CONFLICT (email_key) DO NOTHING")
@@ -123,74 +119,9 @@ _ADD_SUBSCRIPTIONS = (
     " ON CONFLICT (subscriber_id, newsletter_id) DO NOTHING RETURNING id, subscriber_id")
 _RECORD_IMPORTED = ("INSERT INTO consent_events (subscription_id, kind, at, source)"
                     " VALUES (?, ?, ?, ?)")
-# Rows of one multi-row INSERT: at most 9,000 values, within every driver's limit (SQLite's
-# is 32,766 since 3.32, PostgreSQL's 65,535). An IN list holds a batch: 5,000.
-ROWS_PER_STATEMENT = 1000
 
 
-class _Driver:
-    """The DB-API cursor of the session's transaction, with SQLite's ``?`` or psycopg's ``%s``.
-
-    Its rows are the driver's tuples: SQLAlchemy's Row objects cost more than the rows.
-    """
-
-    def __init__(self, session: Session) -> None:
-        connection = session.connection()
-        dialect = connection.dialect
-        self.cursor = connection.connection.cursor()
-        self._percent = dialect.paramstyle != "qmark"  # psycopg; SQLite's driver takes "?"
-        as_stored = Subscription.__table__.c.created_at.type.dialect_impl(dialect)
-        self._time = as_stored.bind_processor(dialect) or _as_is
-        self._times: dict[datetime, Any] = {}
-
-    def __enter__(self) -> _Driver:
-        return self
-
-    def __exit__(self, *_exception: object) -> None:
-        self.cursor.close()
-
-    def time(self, value: datetime) -> Any:
-        """Return a UTC time as the driver takes it (SQLite: text), converted once."""
-        if (stored := self._times.get(value)) is None:
-            stored = self._times[value] = self._time(value)
-        return stored
-
-    def many(self, sql: str, params: list[tuple[Any, ...]]) -> None:
-        """Run ``sql`` once per tuple of ``params`` (the driver's executemany)."""
-        self.cursor.executemany(self._placeholders(sql), params)
-
-    def rows(self, sql: str, params: Iterable[Any]) -> Sequence[Any]:
-        """Run ``sql`` once; return its rows."""
-        self.cursor.execute(self._placeholders(sql), tuple(params))
-        return self.cursor.fetchall()
-
-    def insert(self, sql: str, params: list[tuple[Any, ...]]) -> list[Any]:
-        """Run an ``INSERT ... VALUES {values} ... RETURNING`` for all ``params``; return its rows.
-
-        Each tuple of ``params`` is one row of the VALUES list (a multi-row INSERT returns
-        rows, where an executemany returns none), ROWS_PER_STATEMENT rows a statement.
-        """
-        returned: list[Any] = []
-        for start in range(0, len(params), ROWS_PER_STATEMENT):
-            chunk = params[start:start + ROWS_PER_STATEMENT]
-            row = f"({_marks(len(chunk[0]))})"
-            returned += self.rows(sql.format(values=", ".join([row] * len(chunk))),
-                                  chain.from_iterable(chunk))
-        return returned
-
-    def _placeholders(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self._percent else sql
-
-
-def _as_is(value: Any) -> Any:
-    return value
-
-
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
-def _fresh(db: _Driver, rows: list[NewReader], report: ImportReport) -> list[NewReader]:
+def _fresh(db: BulkCursor, rows: list[NewReader], report: ImportReport) -> list[NewReader]:
     """Drop repeated addresses (the first row wins) and erased ones."""
     unique: dict[str, NewReader] = {}
     for row in rows:
@@ -199,7 +130,7 @@ def _fresh(db: _Driver, rows: list[NewReader], report: ImportReport) -> list[New
         else:
             unique[row.address.key] = row
     hashes = {suppression_key(key): key for key in unique}
-    for (key_hash,) in db.rows(_SUPPRESSED.format(marks=_marks(len(hashes))), hashes):
+    for (key_hash,) in db.rows(_SUPPRESSED.format(marks=marks(len(hashes))), hashes):
         del unique[hashes[key_hash]]
         report.suppressed += 1
     return list(unique.values())
@@ -213,17 +144,17 @@ class _Reader(NamedTuple):
     status: str | None
 
 
-def _add_readers(db: _Driver, newsletter: Newsletter, rows: list[NewReader],
+def _add_readers(db: BulkCursor, newsletter: Newsletter, rows: list[NewReader],
                  now: datetime) -> dict[str, _Reader]:
     """Insert the readers not there yet; return each row's reader, by key."""
     db.many(_ADD_READERS, [(r.address.email, r.address.key, new_manage_token(),
                             db.time(r.created_at or now)) for r in rows])
     return {key: _Reader(subscriber_id, email, status) for key, subscriber_id, email, status
-            in db.rows(_READERS_AND_STANDING.format(marks=_marks(len(rows))),
+            in db.rows(_READERS_AND_STANDING.format(marks=marks(len(rows))),
                        [newsletter.id, *(r.address.key for r in rows)])}
 
 
-def _insert_subscriptions(db: _Driver, newsletter: Newsletter, rows: list[NewReader],
+def _insert_subscriptions(db: BulkCursor, newsletter: Newsletter, rows: list[NewReader],
                           readers: dict[str, _Reader], confirmed: bool,
                           now: datetime) -> list[tuple[int, int]]:
     """Insert the subscriptions not there yet; return (id, subscriber_id) of each, by id."""
@@ -236,7 +167,7 @@ def _insert_subscriptions(db: _Driver, newsletter: Newsletter, rows: list[NewRea
           db.time(r.created_at or now), confirmed_at) for r in rows]))
 
 
-def _record_imported(db: _Driver, created: list[int], actor: str, now: datetime) -> None:
+def _record_imported(db: BulkCursor, created: list[int], actor: str, now: datetime) -> None:
     if not created:
         return
     kind, at = ConsentEventKind.imported.value, db.time(now)

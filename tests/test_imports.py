@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 
-from newsletter_service import imports
+from newsletter_service import bulk, imports
 from newsletter_service.mailers import MemoryMailer
 from newsletter_service.models import (
     ConsentEvent,
@@ -144,7 +144,7 @@ def test_pending_import_respects_the_confirmation_throttle(app: Flask, tmp_path:
 def test_batches_commit_as_they_go(db_app: Flask, tmp_path: Path,
                                    monkeypatch: pytest.MonkeyPatch, confirmed: bool) -> None:
     monkeypatch.setattr(imports, "CONFIRMED_BATCH_SIZE" if confirmed else "BATCH_SIZE", 10)
-    monkeypatch.setattr(imports, "ROWS_PER_STATEMENT", 3)
+    monkeypatch.setattr(bulk, "ROWS_PER_STATEMENT", 3)
     make_newsletter(db_app)
     rows = "".join(f"r{i % 30}@example.com\n" for i in range(35))  # 5 repeats
     _, out, _ = _import(db_app.test_cli_runner(), tmp_path, "email\n" + rows,
