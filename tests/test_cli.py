@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
+from sqlalchemy import text
 
+from newsletter_service.db import make_engine
 from newsletter_service.models import Newsletter
 
 from .factories import all_rows
@@ -47,10 +51,12 @@ def test_seed_demo_only_when_empty(app: Flask, runner: FlaskCliRunner) -> None:
     assert len(all_rows(app, Newsletter)) == 4
 
 
-def run_cli(*args: str, database: Path,
+def run_cli(*args: str, database: Path | str,
             configured: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run the installed console script on ``database``; ``configured``: as production needs."""
-    env = {"NEWSLETTER_DATABASE_URL": f"sqlite:///{database}", "PATH": "/usr/bin:/bin"}
+    """Run the installed console script on ``database`` (a SQLite file, or a URL);
+    ``configured``: as production needs."""
+    url = database if isinstance(database, str) else f"sqlite:///{database}"
+    env = {"NEWSLETTER_DATABASE_URL": url, "PATH": "/usr/bin:/bin"}
     if configured:
         env |= {"NEWSLETTER_SECRET_KEY": "x" * 32, "NEWSLETTER_MAILER": "console://",
                 "NEWSLETTER_BASE_URL": "https://news.example.com"}
@@ -87,5 +93,25 @@ def test_help_without_settings_says_what_is_missing(tmp_path: Path) -> None:
 def test_a_command_on_a_database_without_tables_says_to_upgrade_it(tmp_path: Path) -> None:
     result = run_cli("newsletters", "list", database=tmp_path / "empty.sqlite3")
     assert result.returncode == 1
+    assert "run `newsletter-service db upgrade` first" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.postgres
+def test_a_command_on_an_empty_postgresql_database_says_to_upgrade_it(
+        postgres_url: str) -> None:
+    # PostgreSQL says "relation ... does not exist" (UndefinedTable), not SQLite's words.
+    admin = make_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    empty = f"newsletter_empty_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{empty}"'))
+    try:
+        result = run_cli("subscribers", "export", "daily",
+                         database=admin.url.set(database=empty).render_as_string(False))
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{empty}" WITH (FORCE)'))
+        admin.dispose()
+    assert result.returncode == 1, result.stderr
     assert "run `newsletter-service db upgrade` first" in result.stderr
     assert "Traceback" not in result.stderr
