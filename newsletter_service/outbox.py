@@ -204,7 +204,9 @@ def _claim(sessions: sessionmaker[Session], worker_id: str, batch_size: int,
                    OutboxMessage.next_attempt_at <= now,
                    or_(OutboxMessage.claimed_until.is_(None),
                        OutboxMessage.claimed_until < now))
-            .order_by(OutboxMessage.id)
+            # In ix_outbox_due's order: the due rows are read from the index, the first
+            # batch_size of them, however many sent rows or later retries the table holds.
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(batch_size)
             .with_for_update(skip_locked=True)
         )

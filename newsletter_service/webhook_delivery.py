@@ -112,7 +112,9 @@ def _claim(sessions: sessionmaker[Session], worker_id: str,
                        OutboxMessage.claimed_until < now),
                    WebhookEndpoint.paused_at.is_(None),
                    ~waits_for_earlier)
-            .order_by(OutboxMessage.id)
+            # ix_outbox_due's order (as the emails' claim); a reader's events still go out
+            # one after the other: a later one waits while an earlier one is pending.
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
             .limit(settings.batch_size)
             .with_for_update(skip_locked=True, of=OutboxMessage)
         )

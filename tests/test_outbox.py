@@ -10,10 +10,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import update
+from sqlalchemy import event, insert, update
 
 from newsletter_service import db, outbox
 from newsletter_service.mailers import FailingMailer, MailerError, MemoryMailer, create_mailer
@@ -285,3 +286,54 @@ def test_the_worker_outlives_a_lock_held_past_the_busy_timeout(app: Flask,
         worker.join(timeout=10)
     assert not worker.is_alive()
     assert {r.status for r in all_rows(app, OutboxMessage)} == {OutboxStatus.sent}
+
+
+def _plan_steps(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """Return a PostgreSQL JSON plan node and every node under it."""
+    return [node, *(step for child in node.get("Plans", []) for step in _plan_steps(child))]
+
+
+def test_a_claim_reads_the_due_rows_not_the_sent_history(db_app: Flask) -> None:
+    # Claimed by id, SQLite read and sorted every due row, and PostgreSQL walked the primary
+    # key past every sent row the outbox keeps (125 ms a claim with 45,000 of them). Here
+    # 20,000 sent and 2,000 due: enough for PostgreSQL's planner to have walked the key.
+    now, rendered = utcnow(), RenderedEmail.of(numbered_email(0))
+    with open_session(db_app) as session:
+        session.execute(insert(OutboxMessage), [
+            {"kind": "confirm", "recipient": rendered.recipient, "sender": rendered.sender,
+             "message": rendered.raw,
+             "status": OutboxStatus.sent if i < 20_000 else OutboxStatus.pending,
+             "next_attempt_at": now - timedelta(minutes=1), "created_at": now}
+            for i in range(22_000)])
+        session.commit()
+    engine = db_app.extensions["db_engine"]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("ANALYZE outbox")  # as autovacuum would by now
+    claims: list[tuple[str, Any]] = []
+
+    def record(_connection: Any, _cursor: Any, statement: str, parameters: Any,
+               _context: Any, _executemany: bool) -> None:
+        if statement.startswith("SELECT outbox.id") and "LIMIT" in statement:
+            claims.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        assert deliver(db_app, MemoryMailer()).sent == 100
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    [(statement, parameters)] = claims
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            plan = [step[-1] for step in connection.exec_driver_sql(
+                f"EXPLAIN QUERY PLAN {statement}", parameters)]
+            assert any("INDEX ix_outbox_due" in step for step in plan), plan
+            assert not [step for step in plan if "TEMP B-TREE" in step], plan
+        else:
+            [[explained]] = connection.exec_driver_sql(
+                f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}", parameters).all()
+            connection.rollback()
+            steps = _plan_steps(explained[0]["Plan"])
+            # Only due rows are read (a sort of those few is the planner's choice).
+            assert not [s for s in steps if s["Node Type"] == "Seq Scan"], steps
+            assert sum(s.get("Rows Removed by Filter", 0) for s in steps) < 100, steps

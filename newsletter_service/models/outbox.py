@@ -28,7 +28,8 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox"
     __table_args__ = (
-        Index("ix_outbox_due", "status", "next_attempt_at"),
+        # The claims read due rows in this order (0011: with id, so PostgreSQL need not sort).
+        Index("ix_outbox_due", "status", "next_attempt_at", "id"),
         Index("ix_outbox_subscriber_created", "subscriber_id", "created_at"),
         Index("ix_outbox_mailbox_created", "mailbox_key", "created_at"),
         Index("ix_outbox_domain_sent", "recipient_domain", "sent_at"),
