@@ -13,7 +13,7 @@ from email.utils import format_datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlalchemy.orm import Session
 
 from newsletter_service import newsletters, outbox, subscriptions
@@ -36,6 +36,23 @@ def open_session(app: Flask) -> Iterator[Session]:
     """Open a session on ``app``'s database, in an app context, outside any request."""
     with app.app_context(), app.extensions["db_sessionmaker"]() as session:
         yield session
+
+
+@contextmanager
+def executed_sql(app: Flask) -> Iterator[list[tuple[str, Any]]]:
+    """Collect each SQL statement the app's engine runs inside the block, with its parameters."""
+    seen: list[tuple[str, Any]] = []
+
+    def collect(_conn: object, _cursor: object, statement: str, parameters: Any,
+                *_args: object) -> None:
+        seen.append((statement, parameters))
+
+    engine = app.extensions["db_engine"]
+    event.listen(engine, "before_cursor_execute", collect)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", collect)
 
 
 def make_newsletter(app: Flask, slug: str = "daily", name: str = "The Daily",

@@ -5,13 +5,10 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event
 
 from newsletter_service.models import (
     ConsentEvent,
@@ -25,7 +22,7 @@ from newsletter_service.models import (
 )
 
 from .admin_support import form_post, log_in, make_admin
-from .factories import all_rows, make_newsletter, outbox_rows, subscribe
+from .factories import all_rows, executed_sql, make_newsletter, outbox_rows, subscribe
 
 
 @pytest.fixture
@@ -45,19 +42,6 @@ def db_admin(db_app: Flask) -> FlaskClient:
     return client
 
 
-def _count_queries(app: Flask) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "before_cursor_execute", record)
-    yield statements
-    event.remove(engine, "before_cursor_execute", record)
-
-
 def test_dashboard_counts_every_newsletter_in_one_query(db_app: Flask,
                                                         db_admin: FlaskClient) -> None:
     for slug in ("daily", "weekly", "monthly"):
@@ -65,10 +49,9 @@ def test_dashboard_counts_every_newsletter_in_one_query(db_app: Flask,
     subscribe(db_app, "a@example.com")
     subscribe(db_app, "b@example.com")
     subscribe(db_app, "c@example.com", slug="weekly")
-    recorder = _count_queries(db_app)
-    statements = next(recorder)
-    page = db_admin.get("/admin/").get_data(as_text=True)
-    next(recorder, None)
+    with executed_sql(db_app) as executed:
+        page = db_admin.get("/admin/").get_data(as_text=True)
+    statements = [s for s, _ in executed if s.lstrip().upper().startswith("SELECT")]
     grouped = [s for s in statements if "GROUP BY" in s.upper()]
     assert len(grouped) == 3  # counts, signups per day, confirmations per day
     assert len(statements) <= 6  # the admin, the counts, the newsletters, the chart: no N+1

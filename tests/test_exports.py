@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskCliRunner
-from sqlalchemy import event, text
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Result
 
 from newsletter_service import create_app, exports, imports, newsletters, subscriptions
@@ -22,7 +22,14 @@ from newsletter_service.tokens import Purpose, make_token, read_lasting_token
 
 from .admin_support import bearer, log_in, make_admin
 from .admin_support import make_token as make_api_token
-from .factories import all_rows, make_newsletter, open_session, outbox_rows, subscribe
+from .factories import (
+    all_rows,
+    executed_sql,
+    make_newsletter,
+    open_session,
+    outbox_rows,
+    subscribe,
+)
 
 CONTRACT = ["email", "name", "newsletter", "status", "created_at", "confirmed_at",
             "unsubscribed_at", "source", "unsubscribe_url"]
@@ -217,23 +224,14 @@ def test_every_status_is_read_in_export_order_without_a_sort(app: Flask) -> None
     # rows (a temporary B-tree) before the first could leave: 3 s at 1,000,000 rows.
     make_newsletter(app)
     _import(app, "email\na@example.com\nb@example.com\n")
-    engine = app.extensions["db_engine"]
-    queries: list[tuple[str, Any]] = []
-
-    def record(_connection: Any, _cursor: Any, statement: str, parameters: Any,
-               _context: Any, _executemany: bool) -> None:
-        if statement.lstrip().startswith("SELECT") and "consent_events" in statement:
-            queries.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with executed_sql(app) as executed:
         for status in exports.STATUSES:
             assert len(_rows(_export(app.test_cli_runner(), "--status", status))) == (
                 0 if status in ("pending", "unsubscribed") else 2)
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    queries = [(statement, parameters) for statement, parameters in executed
+               if statement.lstrip().startswith("SELECT") and "consent_events" in statement]
     assert len(queries) == len(exports.STATUSES)
-    with engine.connect() as connection:
+    with app.extensions["db_engine"].connect() as connection:
         for statement, parameters in queries:
             plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}",
                                               parameters).all()

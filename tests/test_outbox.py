@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import event, insert, update
+from sqlalchemy import insert, update
 
 from newsletter_service import db, outbox
 from newsletter_service.mailers import FailingMailer, MailerError, MemoryMailer, create_mailer
@@ -22,7 +22,7 @@ from newsletter_service.models import OutboxMessage, OutboxStatus, utcnow
 from newsletter_service.outbox import RenderedEmail, RetryPolicy, deliver_pending
 from newsletter_service.worker import run_forever
 
-from .factories import all_rows, make_due, numbered_email, open_session, queue
+from .factories import all_rows, executed_sql, make_due, numbered_email, open_session, queue
 from .smtp_sink import SMTPSink
 
 POLICY = RetryPolicy(max_attempts=3, backoff_seconds=60, lease_seconds=300)
@@ -310,19 +310,10 @@ def test_a_claim_reads_the_due_rows_not_the_sent_history(db_app: Flask) -> None:
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
             connection.exec_driver_sql("ANALYZE outbox")  # as autovacuum would by now
-    claims: list[tuple[str, Any]] = []
-
-    def record(_connection: Any, _cursor: Any, statement: str, parameters: Any,
-               _context: Any, _executemany: bool) -> None:
-        if statement.startswith("SELECT outbox.id") and "LIMIT" in statement:
-            claims.append((statement, parameters))
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with executed_sql(db_app) as executed:
         assert deliver(db_app, MemoryMailer()).sent == 100
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
-    [(statement, parameters)] = claims
+    [(statement, parameters)] = [(sql, values) for sql, values in executed
+                                 if sql.startswith("SELECT outbox.id") and "LIMIT" in sql]
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             plan = [step[-1] for step in connection.exec_driver_sql(

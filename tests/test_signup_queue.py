@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from newsletter_service import privacy, signup_batches, signup_queue
@@ -36,6 +34,7 @@ from newsletter_service.worker import deliver_once, run_forever
 
 from .factories import (
     all_rows,
+    executed_sql,
     make_newsletter,
     memory_mailer,
     open_session,
@@ -49,22 +48,6 @@ JSON = {"Accept": "application/json"}
 def unclosed_client(app: Flask) -> FlaskClient:
     """Flask's own client: it leaves each answer open until the test closes it."""
     return FlaskClient(app, app.response_class, use_cookies=False)
-
-
-@contextmanager
-def statements(app: Flask) -> Iterator[list[str]]:
-    """Collect the SQL statements the app's engine runs inside the block."""
-    seen: list[str] = []
-
-    def collect(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        seen.append(statement)
-
-    engine = app.extensions["db_engine"]
-    event.listen(engine, "before_cursor_execute", collect)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", collect)
 
 
 def test_the_signup_is_carried_out_only_once_the_answer_is_closed(app: Flask) -> None:
@@ -89,12 +72,12 @@ def test_the_request_runs_the_same_statements_whoever_the_reader_is(app: Flask) 
     client = unclosed_client(app)
 
     def request_statements(address: str) -> list[str]:
-        with statements(app) as seen:
+        with executed_sql(app) as seen:
             response = client.post("/newsletters/daily/subscribe", json={"email": address},
                                    headers=JSON)
         assert response.status_code == 200
         response.close()
-        return seen
+        return [statement for statement, _ in seen]
 
     for address in ("pending@example.com", "confirmed@example.com"):
         request_statements(address)
